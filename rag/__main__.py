@@ -1,0 +1,6 @@
+"""python -m rag -> the CLI."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

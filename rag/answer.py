@@ -1,0 +1,98 @@
+"""Hits -> Answer: pick the passage sentences that answer the question, cite each, or abstain.
+
+Pure: works on vectors and strings already in hand. A sentence's score is its cosine with the
+question plus a bonus for the share of question terms it contains; the weights and the abstention
+threshold were chosen on the dev set (docs/BENCHMARKS.md).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .schema import Answer, Hit, Sentence
+
+NO_ANSWER = "The documents don't answer this."
+
+
+@dataclass(frozen=True)
+class AnswerParams:
+    threshold: float = 0.45        # abstain when the best sentence scores below this
+    overlap_weight: float = 0.3    # weight of the share of question terms found in the sentence
+    margin: float = 0.08           # further sentences must score within this of the best
+    max_sentences: int = 3
+    from_hits: int = 3             # sentences are drawn from the top this-many passages
+    unknown_name_penalty: float = 0.25   # per capitalised question word absent from the corpus
+
+
+def salient_unknown(question: str, vocabulary: frozenset[str], tokenize: Callable[[str], list[str]]) -> list[str]:
+    """Names and numbers in the question that occur nowhere in the corpus ('Irkutsk', '1998').
+    A question about something the documents never mention cannot be answered from them."""
+    words = re.findall(r"\b(?:[A-Z][\w'’-]+|\d[\d,.]*)\b", question)
+    first = re.match(r"\W*(\w+)", question)
+    out = []
+    for w in words:
+        if first and w == first.group(1):
+            continue                       # sentence-initial capital says nothing
+        stems = tokenize(w)
+        if stems and not any(s in vocabulary for s in stems):
+            out.append(w)
+    return out
+
+
+def score_sentences(qvec: np.ndarray, qtokens: list[str], sent_vecs: np.ndarray, sent_tokens: list[list[str]],
+                    overlap_weight: float) -> np.ndarray:
+    """Cosine to the question + overlap_weight * share of distinct question terms in the sentence."""
+    cos = sent_vecs @ qvec.reshape(-1) if len(sent_vecs) else np.zeros(0, dtype=np.float32)
+    terms = set(qtokens)
+    if not terms:
+        return cos
+    share = np.array([len(terms & set(toks)) / len(terms) for toks in sent_tokens], dtype=np.float32)
+    return cos + overlap_weight * share
+
+
+def compose(question: str, qvec: np.ndarray, qtokens: list[str], hits: list[Hit],
+            sentence_vectors: Callable[[Hit], np.ndarray], tokenize: Callable[[str], list[str]],
+            params: AnswerParams, unknown: list[str] = (), mode: str = "hybrid", notice: str = "") -> Answer:
+    """Choose up to `max_sentences` sentences from the top hits, each cited to its passage."""
+    cands: list[tuple[float, int, int, Hit]] = []    # (score, hit index, sentence index, hit)
+    for hi, hit in enumerate(hits[:params.from_hits]):
+        p = hit.passage
+        if p.boilerplate or not p.sentences:
+            continue
+        texts = p.sentence_texts()
+        scores = score_sentences(qvec, qtokens, sentence_vectors(hit), [tokenize(t) for t in texts],
+                                 params.overlap_weight)
+        cands += [(float(s), hi, si, hit) for si, s in enumerate(scores)]
+    penalty = params.unknown_name_penalty * len(unknown)
+    best = max((c[0] for c in cands), default=-1.0) - penalty
+    if not cands or best < params.threshold:
+        return Answer(question, NO_ANSWER, False, (), tuple(hits), notice, mode)
+    cands.sort(key=lambda c: (-c[0], c[1], c[2]))
+    chosen = [c for c in cands if c[0] - penalty >= max(params.threshold, best - params.margin)]
+    chosen = _dedupe(chosen)[:params.max_sentences]
+    chosen.sort(key=lambda c: (c[1], c[2]))           # reading order: by passage rank, then position
+    sentences = tuple(_cite(c, hits) for c in chosen)
+    text = " ".join(f"{s.text} [{s.marker}]" for s in sentences)
+    return Answer(question, text, True, sentences, tuple(hits), notice, mode)
+
+
+def _dedupe(cands):
+    seen, out = set(), []
+    for c in cands:
+        a, b = c[3].passage.sentences[c[2]]
+        key = c[3].passage.text[a:b]
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+def _cite(cand, hits: list[Hit]) -> Sentence:
+    score, hi, si, hit = cand
+    a, b = hit.passage.sentences[si]
+    text = hit.passage.text[a:b]
+    also = [h.passage.id for h in hits if h is not hit and text in h.passage.text]
+    return Sentence(text=text, citations=(hit.passage.id, *also), marker=hi + 1, start=a, end=b, score=score)

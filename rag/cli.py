@@ -1,0 +1,179 @@
+"""`rag` / `python -m rag`: argparse subcommands that mirror Engine. Heavy imports happen inside the
+commands, so `rag --help` is instant. Errors: one line on stderr; exit 2 for bad input, 1 otherwise."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+
+from . import render
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    S = argparse.SUPPRESS
+    p.add_argument("--docs", metavar="DIR", default=S, help="documents folder (default seeds/, env RAG_DOCS)")
+    p.add_argument("--index", metavar="DIR", default=S, help="index folder (default index/, env RAG_INDEX)")
+    p.add_argument("--model", default=S, help="sentence-transformers model name or folder (env RAG_MODEL)")
+    p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=S, help="embedding runtime")
+    return p
+
+
+def _query(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-k", type=int, default=None, help="number of passages (default 5)")
+    p.add_argument("--mode", choices=("hybrid", "dense", "keyword"), default=None)
+    p.add_argument("--doc", action="append", metavar="DOC", help="only this document (id or file name); repeatable")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def parser() -> argparse.ArgumentParser:
+    common = _common()
+    top = argparse.ArgumentParser(prog="rag", parents=[common], description="Ask questions of a document "
+                                  "collection and get answers cited to the paragraph.")
+    sub = top.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("index", parents=[common], help="build or update the index")
+    p.add_argument("--rebuild", action="store_true", help="re-embed everything")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("search", parents=[common], help="ranked passages for a question")
+    p.add_argument("question")
+    _query(p)
+    p = sub.add_parser("ask", parents=[common], help="a cited answer (interactive when no question is given)")
+    p.add_argument("question", nargs="?")
+    p.add_argument("--batch", metavar="FILE", help="one question per line ('-' for stdin); JSON lines out")
+    _query(p)
+    p = sub.add_parser("cite", parents=[common], help="look up a citation, passage id, file or author")
+    p.add_argument("ref", nargs="+")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("list", parents=[common], help="documents in the index")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("eval", parents=[common], help="quality on the dev QA set (or a BEIR folder)")
+    p.add_argument("--dev", metavar="FILE", default=None, help="QA set (default tests/data/dev_qa.jsonl)")
+    p.add_argument("--mode", choices=("hybrid", "dense", "keyword"), default=None)
+    p.add_argument("--json", action="store_true")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from .schema import BadInput, RagError   # light: no numpy, no faiss
+    try:
+        return COMMANDS[args.command](args)
+    except (BadInput, ValueError) as exc:
+        return _fail(exc, 2)
+    except RagError as exc:
+        return _fail(exc, 1)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _fail(exc: Exception, code: int) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return code
+
+
+def _settings(args):
+    from .config import Settings
+    return Settings.from_env(docs_dir=getattr(args, "docs", None), index_dir=getattr(args, "index", None),
+                             model=getattr(args, "model", None), backend=getattr(args, "backend", None))
+
+
+def _engine(args):
+    from .engine import Engine
+    return Engine.open(_settings(args), progress=render.Progress(sys.stderr))
+
+
+def cmd_index(args) -> int:
+    from .engine import Engine
+    engine = Engine(_settings(args))
+    report = engine.build(rebuild=args.rebuild, progress=render.Progress(sys.stderr))
+    print(json.dumps(render.report_json(report)) if args.json else render.report_text(report))
+    return 0
+
+
+def cmd_search(args) -> int:
+    engine = _engine(args)
+    hits = engine.search(args.question, args.k, args.mode, args.doc)
+    if args.json:
+        labels = {d.doc_id: d.label for d in engine.snapshot().documents}
+        print(json.dumps({"question": args.question, "passages": [h.to_json(labels.get(h.passage.doc_id, ""))
+                                                                  for h in hits]}, ensure_ascii=False))
+    else:
+        print(render.hits_text(hits) or "no passage matches")
+    return 0
+
+
+def cmd_ask(args) -> int:
+    engine = _engine(args)
+    labels = {d.doc_id: d.label for d in engine.snapshot().documents}
+    if args.batch:
+        stream = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")
+        with stream:
+            for line in stream:
+                if line.strip():
+                    print(json.dumps(_ask_json(engine, line.strip(), args, labels), ensure_ascii=False), flush=True)
+        return 0
+    if args.question is None:
+        return _interactive(engine, args)
+    ans = engine.ask(args.question, args.k, args.mode, args.doc)
+    if ans.notice:
+        print(f"note: {ans.notice}", file=sys.stderr)
+    print(json.dumps(ans.to_json(labels), ensure_ascii=False) if args.json else render.answer_text(ans))
+    return 0
+
+
+def _ask_json(engine, question, args, labels) -> dict:
+    from .schema import BadInput
+    try:
+        return engine.ask(question, args.k, args.mode, args.doc).to_json(labels)
+    except BadInput as exc:
+        return {"question": question, "error": str(exc)}
+
+
+def _interactive(engine, args) -> int:
+    from .schema import BadInput
+    print("Ask a question about the documents (empty line or Ctrl-D to quit).", file=sys.stderr)
+    while True:
+        try:
+            q = input("? ").strip()
+        except EOFError:
+            return 0
+        if not q:
+            return 0
+        try:
+            print(render.answer_text(engine.ask(q, args.k, args.mode, args.doc)) + "\n")
+        except BadInput as exc:
+            print(f"error: {exc}", file=sys.stderr)
+
+
+def cmd_cite(args) -> int:
+    engine = _engine(args)
+    result = engine.cite(" ".join(args.ref))
+    print(json.dumps(result.to_json(), ensure_ascii=False) if args.json else render.lookup_text(result))
+    return 0 if result.found else 2
+
+
+def cmd_list(args) -> int:
+    engine = _engine(args)
+    snap = engine.snapshot()
+    counts = {d.doc_id: len(snap.doc_rows.get(d.doc_id, ())) for d in snap.documents}
+    if args.json:
+        print(json.dumps([{**d.to_json(), "passages": counts[d.doc_id]} for d in snap.documents], ensure_ascii=False))
+    else:
+        for d in snap.documents:
+            print(f"{d.doc_id}  {counts[d.doc_id]:>3} passages  {d.label}" + (f" — {d.title}" if d.title else ""))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from . import evaluate
+    engine = _engine(args)
+    report = evaluate.dev_report(engine, evaluate.load_qa(args.dev), mode=args.mode)
+    print(json.dumps(report) if args.json else textwrap.dedent(evaluate.report_text(report)))
+    return 0
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "cite": cmd_cite, "list": cmd_list,
+            "eval": cmd_eval}

@@ -1,0 +1,81 @@
+"""Settings: every tunable of the pipeline, and the one place that reads the environment."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+MODES = ("hybrid", "dense", "keyword")
+FUSIONS = ("rrf", "convex")
+BACKENDS = ("auto", "onnx", "torch")
+
+
+@dataclass(frozen=True)
+class Settings:
+    docs_dir: Path = Path("seeds")
+    index_dir: Path = Path("index")
+    model: str = DEFAULT_MODEL
+    backend: str = "auto"          # auto: ONNX export when present and verified, else sentence-transformers
+    k: int = 5
+    mode: str = "hybrid"
+    # Fusion of dense and BM25 rankings; chosen by measurement, see docs/BENCHMARKS.md.
+    fusion: str = "rrf"
+    rrf_k: int = 60
+    dense_weight: float = 0.5      # convex fusion: weight of the normalised dense score
+    candidates: int = 100          # hits taken from each retriever before fusion
+    # Answers
+    answer_sentences: int = 3
+    min_sentence_score: float = 0.35   # abstain below this (cosine of the best sentence); see BENCHMARKS.md
+    max_question_chars: int = 2000
+    # Documents
+    max_file_bytes: int = 20_000_000
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        _check_choice("mode", self.mode, MODES)
+        _check_choice("fusion", self.fusion, FUSIONS)
+        _check_choice("backend", self.backend, BACKENDS)
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, got {self.k}")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
+        """Settings from RAG_* variables (e.g. RAG_DOCS, RAG_INDEX, RAG_MODEL), then overrides."""
+        env = os.environ if env is None else env
+        values: dict = {}
+        for f in fields(cls):
+            raw = env.get(_ENV_NAMES.get(f.name, "RAG_" + f.name.upper()))
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**{k: _coerce(k, v) if isinstance(v, str) else v for k, v in values.items()})
+
+    def with_(self, **changes) -> "Settings":
+        """A copy with the given fields replaced (None means: keep)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_ENV_NAMES = {"docs_dir": "RAG_DOCS", "index_dir": "RAG_INDEX"}
+_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce(name: str, raw):
+    kind = _TYPES[name]
+    if not isinstance(raw, str):
+        return raw
+    try:
+        if kind == "Path":
+            return Path(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"setting {name} must be a {kind}, got {raw!r}") from None
+    return raw
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

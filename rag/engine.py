@@ -1,0 +1,173 @@
+"""The library's front door: Engine wires the stages (build, load, search, ask, cite).
+
+One Engine is shared by every CLI call or Streamlit session. It is thread-safe: the loaded index is
+an immutable Snapshot swapped in one assignment, and the embedder serialises its own encoding.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import answer as A
+from . import build as B
+from . import cite as C
+from . import retrieve as R
+from . import store
+from .config import Settings
+from .embed import Embedder, load_embedder
+from .lexical import tokenize
+from .schema import Answer, BadInput, BuildReport, Hit, IndexNotBuilt, Lookup
+from .snapshot import Snapshot
+from .text import clean
+
+
+class Engine:
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
+                 answer_params: A.AnswerParams | None = None):
+        self.settings = settings or Settings.from_env()
+        self.answer_params = answer_params or A.AnswerParams(threshold=self.settings.min_sentence_score)
+        self._embedder = embedder
+        self._snap: Snapshot | None = None
+        self._lock = threading.RLock()
+
+    # -- index ---------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, settings: Settings | None = None, build_if_missing: bool = True, progress=None,
+             embedder: Embedder | None = None) -> "Engine":
+        """An engine with its index loaded, building it first when there is none."""
+        engine = cls(settings, embedder)
+        try:
+            engine.snapshot()
+        except IndexNotBuilt:
+            if not build_if_missing:
+                raise
+            engine.build(progress=progress)
+        return engine
+
+    def build(self, rebuild: bool = False, progress=None) -> BuildReport:
+        """Index the documents folder (only what changed, unless rebuild) and serve the result."""
+        with self._lock:
+            try:
+                previous = self.snapshot()
+            except Exception:   # a missing or broken index is simply not reused
+                previous = None
+            report = B.build(self.settings, self.embedder, previous, rebuild, progress)
+            self._snap = None
+            self.snapshot()
+            return report
+
+    def snapshot(self) -> Snapshot:
+        """The loaded index, reloaded when another process has published a newer generation."""
+        snap = self._snap
+        if snap is not None and self._live_generation() == snap.generation:
+            return snap
+        with self._lock:
+            if self._snap is None or self._live_generation() != self._snap.generation:
+                self._snap = Snapshot.load(self.settings.index_dir, self.settings.model)
+            return self._snap
+
+    def _live_generation(self) -> str:
+        try:
+            return (self.settings.index_dir / "CURRENT").read_text(encoding="ascii").strip()
+        except OSError:
+            return ""
+
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            with self._lock:
+                if self._embedder is None:
+                    onnx_dir = self.settings.index_dir / "onnx"
+                    self._embedder = load_embedder(self.settings.model, self.settings.backend, onnx_dir,
+                                                   self.settings.batch_size)
+        return self._embedder
+
+    # -- queries -------------------------------------------------------------------------------
+    def search(self, question: str, k: int | None = None, mode: str | None = None,
+               docs: list[str] | None = None, answers_only: bool = False) -> list[Hit]:
+        """Ranked passages for a question. Raises BadInput for an empty question or unknown docs."""
+        question, _ = self.check_question(question)
+        return self._search(self.snapshot(), question, k, mode, docs, answers_only)[0]
+
+    def ask(self, question: str, k: int | None = None, mode: str | None = None,
+            docs: list[str] | None = None) -> Answer:
+        """A cited extractive answer, or an abstention that still lists the nearest passages."""
+        t0 = time.perf_counter()
+        question, notice = self.check_question(question)
+        snap = self.snapshot()
+        hits, qvec, qtokens = self._search(snap, question, k, mode, docs, answers_only=True)
+        if qvec is None:    # keyword mode: the answer still needs the question's vector
+            qvec = self.embedder().encode_queries([question])[0]
+        unknown = A.salient_unknown(question, snap.lexical.vocabulary(), tokenize)
+        ans = A.compose(question, qvec, qtokens, hits, lambda h: snap.sentences_of(snap.by_id[h.passage.id]),
+                        tokenize, self.answer_params, unknown, mode or self.settings.mode, notice)
+        return _with_time(ans, time.perf_counter() - t0)
+
+    def cite(self, ref: str) -> Lookup:
+        snap = self.snapshot()
+        return C.lookup(ref, list(snap.documents), list(snap.passages))
+
+    def check_question(self, question: str) -> tuple[str, str]:
+        """(usable question, notice). Empty input is refused; over-long input is truncated."""
+        if not isinstance(question, str):
+            raise BadInput("the question must be text")
+        question = clean(question.encode("utf-8", "ignore").decode("utf-8"))
+        if not question:
+            raise BadInput("empty question; type a question about the documents")
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            return question[:limit], f"question truncated to its first {limit} characters"
+        return question, ""
+
+    def _search(self, snap: Snapshot, question: str, k, mode, docs, answers_only):
+        s = self.settings
+        k, mode = k or s.k, mode or s.mode
+        s.with_(k=k, mode=mode)   # validates both
+        allowed = self._allowed(snap, docs, answers_only)
+        qtokens = tokenize(question)
+        qvec = self.embedder().encode_queries([question])[0] if mode != "keyword" else None
+        ranked = R.rank(snap, qvec, qtokens, mode, k, s.candidates, s.fusion, s.rrf_k, s.dense_weight, allowed)
+        hits = [Hit(snap.passages[r], float(sc), i + 1, _num(d), _num(lx))
+                for i, (r, sc, d, lx) in enumerate(zip(ranked.rows.tolist(), ranked.scores, ranked.dense,
+                                                       ranked.lexical))]
+        return hits, qvec, qtokens
+
+    def _allowed(self, snap: Snapshot, docs, answers_only: bool) -> np.ndarray | None:
+        if not docs and not answers_only:
+            return None
+        rows = np.arange(len(snap.passages))
+        if docs:
+            ids = [self._doc_id(snap, d) for d in docs]
+            rows = np.concatenate([snap.doc_rows.get(i, np.zeros(0, np.int64)) for i in ids])
+        if answers_only:
+            rows = np.array([r for r in rows.tolist() if not snap.passages[r].boilerplate], dtype=np.int64)
+        return np.sort(rows)
+
+    @staticmethod
+    def _doc_id(snap: Snapshot, name: str) -> str:
+        for d in snap.documents:
+            if name in (d.doc_id, d.file, Path(d.file).stem):
+                return d.doc_id
+        raise BadInput(f"unknown document {name!r}; choose from: " + ", ".join(d.doc_id for d in snap.documents))
+
+    def status(self) -> dict:
+        snap = self.snapshot()
+        m = snap.manifest
+        return {"generation": snap.generation, "documents": len(snap.documents), "passages": len(snap.passages),
+                "model": m.get("model"), "dim": m.get("dim"), "built_at": m.get("built_at"),
+                "backend": self._embedder.backend if self._embedder else "not loaded",
+                "index_dir": str(self.settings.index_dir)}
+
+
+def _num(x) -> float | None:
+    return None if x is None or np.isnan(x) else float(x)
+
+
+def _with_time(ans: Answer, seconds: float) -> Answer:
+    from dataclasses import replace
+    return replace(ans, seconds=seconds)
+
+
+__all__ = ["Engine", "store"]

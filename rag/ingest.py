@@ -1,0 +1,161 @@
+"""Files -> Document + Passages: metadata from the file's own first lines, paragraphs with stable ids,
+citation labels and source offsets. `parse` is pure; `read_text` is the thin reader."""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Callable
+
+from . import text as T
+from .schema import Document, Passage, RagError
+
+SUFFIXES = (".txt", ".md")
+_HEADER = re.compile(r"^Publication:\s*(?P<publication>.+?)\s+Volume:\s*(?P<volume>\S+)\s+Issue:\s*(?P<issue>\S+)\s*$")
+_FIELD = re.compile(r"^(Title|Author|By|Date|Source|Publication):\s*(.+)$", re.I)
+_BOILER = [re.compile(p, re.I) for p in (
+    r"\bis a publication of\b", r"\bcopyright\b|\(c\)\s*\d{4}|©", r"\ball rights reserved\b",
+    r"\bunauthori[sz]ed reproduction\b", r"\bsubscrib", r"\bplease contact (us|the)\b", r"\bsite maintenance\b")]
+
+
+class UnsupportedDocument(RagError):
+    """A file that cannot be ingested; the message says why."""
+
+
+def doc_id_for(file_name: str) -> str:
+    """Stable, safe document id from a file name: its stem with unsafe characters replaced."""
+    stem = Path(file_name).stem
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._") or "doc"
+
+
+def decode(data: bytes, name: str) -> str:
+    """Bytes -> text: UTF-8 (with or without BOM), UTF-16 with BOM, else strict cp1252; binary is refused."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise UnsupportedDocument(f"{name}: invalid UTF-16 text; re-save it as UTF-8") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    if b"\x00" in data or sum(b < 9 or 13 < b < 32 for b in data[:4096]) > 8:
+        raise UnsupportedDocument(f"{name}: looks like a binary file, not text; only .txt and .md are read")
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        raise UnsupportedDocument(f"{name}: not UTF-8 or Windows-1252 text; re-save it as UTF-8") from None
+
+
+def read_text(path: Path, max_bytes: int) -> str:
+    """Read and decode one document file, refusing files over `max_bytes`."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise UnsupportedDocument(f"{path.name}: {size:,} bytes is over the {max_bytes:,}-byte limit "
+                                  "(RAG_MAX_FILE_BYTES); split the file or raise the limit")
+    return decode(path.read_bytes(), path.name)
+
+
+def parse(file_name: str, source: str, count: Callable[[str], int] | None = None,
+          limit: int = 256, doc_id: str | None = None, sha: str | None = None) -> tuple[Document, list[Passage]]:
+    """Split one document's text into its metadata and passages.
+
+    Args:
+        file_name: name inside the documents folder; gives the document id.
+        source: decoded text (newlines are normalised here; offsets index the normalised text).
+        count: tokens in a string, with the model's tokenizer; paragraphs over `limit` are cut.
+        doc_id, sha: the document's id and the sha256 of its file (default: from name and text).
+    """
+    source = T.normalize_newlines(source)
+    spans = T.blocks(source)
+    meta, spans = _metadata(source, spans)
+    doc_id = doc_id or doc_id_for(file_name)
+    sha = sha or hashlib.sha256(source.encode("utf-8")).hexdigest()
+    doc = Document(doc_id=doc_id, file=file_name, sha256=sha, label=_label(meta, file_name), **meta)
+    passages: list[Passage] = []
+    for para, (a, b, section) in enumerate(_paragraphs(source, spans), start=1):
+        cleaned = T.clean(source[a:b])
+        boiler = sum(bool(p.search(cleaned)) for p in _BOILER) >= 2
+        cuts = T.pieces(cleaned, count, limit) if count else [(0, len(cleaned))]
+        where = T.clean_map(source[a:b])[1] if len(cuts) > 1 else None
+        for part, (x, y) in enumerate(cuts, start=1 if len(cuts) > 1 else 0):
+            body = cleaned[x:y]
+            start, end = (a + where[x], a + where[y - 1] + 1) if where else (a, b)
+            pid = f"{doc_id}:{para}" + (f".{part}" if part else "")
+            cite = f"{doc.label}, ¶{para}" + (f" (part {part})" if part else "")
+            passages.append(Passage(id=pid, doc_id=doc_id, para=para, part=part, text=body, start=start,
+                                    end=end, citation=cite, section=section, boilerplate=boiler,
+                                    sentences=tuple(T.split_sentences(body))))
+    return doc, passages
+
+
+def _metadata(source: str, spans: list[tuple[int, int]]) -> tuple[dict, list[tuple[int, int]]]:
+    meta: dict[str, str] = {}
+    if not spans:
+        return meta, spans
+    first = source[slice(*spans[0])]
+    m = _HEADER.match(first)
+    lines = first.split("\n")
+    if m:
+        return {k: v.strip() for k, v in m.groupdict().items()}, spans[1:]
+    if all(_FIELD.match(ln) for ln in lines):
+        for ln in lines:
+            key, value = _FIELD.match(ln).groups()
+            key = {"by": "author", "source": "publication"}.get(key.lower(), key.lower())
+            meta[key] = T.clean(value)
+        return meta, spans[1:]
+    if len(spans) > 1 and T.is_heading(first) or first.startswith("# "):
+        meta["title"] = T.clean(first.lstrip("#"))
+        spans = spans[1:]
+        byline = source[slice(*spans[0])] if spans else ""
+        if spans and _is_byline(byline):
+            meta["author"] = T.clean(re.sub(r"^by\s+", "", byline, flags=re.I))
+            spans = spans[1:]
+    return meta, spans
+
+
+def _is_byline(s: str) -> bool:
+    words = s.strip().split()
+    if "\n" in s.strip() or not 2 <= len(words) <= 6:
+        return False
+    if words[0].lower() == "by":
+        return True
+    return all(w[:1].isupper() and not any(c.isdigit() for c in w) for w in words) and len(words) <= 4
+
+
+def _paragraphs(source: str, spans):
+    """(start, end, section) per paragraph: headings become sections, page-broken paragraphs are
+    rejoined, and blocks of dated entries are split one entry per paragraph."""
+    section, out = "", []
+    for a, b in spans:
+        block = source[a:b]
+        if T.is_heading(block):
+            section = T.clean(block.lstrip("#"))
+            continue
+        if T.dated_lines(block):
+            pos = a
+            for line in block.split("\n"):
+                if line.strip():
+                    s = source.index(line, pos)
+                    out.append([s, s + len(line.rstrip()), section])
+                    pos = s + len(line)
+            continue
+        prev = source[out[-1][0]:out[-1][1]] if out else ""
+        if prev and not T.is_terminal(prev) and block[:1].islower() and out[-1][2] == section:
+            out[-1][1] = b      # a paragraph broken by a page break mid-sentence
+        else:
+            out.append([a, b, section])
+    return [tuple(x) for x in out]
+
+
+def _label(meta: dict, file_name: str) -> str:
+    if meta.get("publication") and meta.get("volume"):
+        label = f"{meta['publication']}, Vol. {meta['volume']}"
+        return label + (f", Issue {meta['issue']}" if meta.get("issue") else "")
+    title = meta.get("title", "")
+    short = title.split(":")[0] + "…" if ":" in title else title
+    if len(short) > 60:
+        short = " ".join(short[:60].split()[:-1]) + "…"
+    if title and meta.get("author"):
+        return f'{meta["author"].split()[-1]}, "{short}"'
+    return f'"{short}"' if title else file_name

@@ -1,0 +1,88 @@
+"""Question vector + tokens -> ranked rows: dense, keyword, or the two fused.
+
+The fusion functions are pure (arrays in, arrays out); `rank` wires them to the stores.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import index as vindex
+
+
+@dataclass(frozen=True)
+class Ranked:
+    rows: np.ndarray        # passage rows, best first
+    scores: np.ndarray      # the fused (or single) score of each row
+    dense: np.ndarray       # cosine of each row (nan when dense did not run)
+    lexical: np.ndarray     # BM25 of each row (nan when keyword did not run)
+
+
+def top_n(scores: np.ndarray, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
+    """Rows of the n highest scores (ties broken by row), skipping rows outside `allowed`."""
+    if allowed is not None:
+        masked = np.full_like(scores, -np.inf)
+        masked[allowed] = scores[allowed]
+        scores = masked
+    n = min(n, len(scores) if allowed is None else len(allowed))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+    return part[np.lexsort((part, -scores[part]))]
+
+
+def rrf(rank_lists: list[np.ndarray], k: int = 60) -> dict[int, float]:
+    """Reciprocal rank fusion: sum of 1 / (k + rank) over the lists a row appears in (rank from 1)."""
+    fused: dict[int, float] = {}
+    for rows in rank_lists:
+        for rank, row in enumerate(rows.tolist(), start=1):
+            fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def convex(dense: np.ndarray, lexical: np.ndarray, weight: float) -> np.ndarray:
+    """weight * minmax(dense) + (1 - weight) * lexical / max(lexical), over one candidate set.
+
+    Min-max on cosine spreads the narrow band dense scores live in; BM25 is divided by its max so
+    a row with no query term scores 0 (Bruch et al. 2023, 'An analysis of fusion functions')."""
+    span = float(dense.max() - dense.min()) if len(dense) else 0.0
+    d = (dense - dense.min()) / span if span > 0 else np.zeros_like(dense)
+    top = float(lexical.max()) if len(lexical) else 0.0
+    lx = lexical / top if top > 0 else np.zeros_like(lexical)
+    return weight * d + (1 - weight) * lx
+
+
+def rank(store, qvec: np.ndarray | None, qtokens: list[str], mode: str, k: int, candidates: int,
+         fusion: str = "rrf", rrf_k: int = 60, weight: float = 0.5,
+         allowed: np.ndarray | None = None) -> Ranked:
+    """Top-k rows of `store` (which has .vectors, a faiss index, and .lexical) for one question."""
+    nan = np.full(0, np.nan)
+    pool = max(k, candidates)
+    if mode == "keyword":
+        lex = store.lexical.scores(qtokens)
+        rows = top_n(lex, k, allowed)
+        rows = rows[lex[rows] > 0]          # a row that shares no term with the question is no hit
+        return Ranked(rows, lex[rows], np.full(len(rows), np.nan), lex[rows])
+    d_scores, d_rows = vindex.search(store.vectors, qvec, pool if mode == "hybrid" else k, allowed)
+    if mode == "dense":
+        return Ranked(d_rows, d_scores, d_scores, np.full(len(d_rows), np.nan))
+    lex = store.lexical.scores(qtokens)
+    l_rows = top_n(lex, pool, allowed)
+    l_rows = l_rows[lex[l_rows] > 0]
+    union = np.union1d(d_rows, l_rows)
+    if len(union) == 0:
+        return Ranked(union, nan, nan, nan)
+    dense_of = dict(zip(d_rows.tolist(), d_scores.tolist()))
+    missing = [r for r in union.tolist() if r not in dense_of]
+    if missing:   # exact cosine for keyword-only candidates, so fusion compares like with like
+        vecs = vindex.take(store.vectors, np.asarray(missing, dtype=np.int64))
+        dense_of.update(zip(missing, (vecs @ qvec.reshape(-1)).tolist()))
+    dense = np.array([dense_of[r] for r in union.tolist()], dtype=np.float32)
+    if fusion == "rrf":
+        fused_map = rrf([d_rows, l_rows], rrf_k)
+        fused = np.array([fused_map[r] for r in union.tolist()], dtype=np.float32)
+    else:
+        fused = convex(dense, lex[union], weight)
+    order = np.lexsort((union, -fused))[:k]
+    return Ranked(union[order], fused[order], dense[order], lex[union][order])

@@ -1,0 +1,160 @@
+"""The records that cross module lines: Document, Passage, Hit, Sentence, Answer, Lookup."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+class RagError(Exception):
+    """A domain error whose message tells the user what to do. Exit code 1."""
+
+
+class BadInput(RagError):
+    """The user's input cannot be used (empty question, unknown reference…). Exit code 2."""
+
+
+class IndexNotBuilt(RagError):
+    """No index at the configured place."""
+
+
+class IndexMismatch(RagError):
+    """The index on disk does not match the settings, or failed verification."""
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str            # file stem, made safe; the prefix of every passage id
+    file: str              # file name inside the documents folder
+    sha256: str
+    title: str = ""
+    author: str = ""
+    publication: str = ""
+    volume: str = ""
+    issue: str = ""
+    date: str = ""
+    label: str = ""        # how citations name the document, e.g. "Monitor, Vol. 3, Issue 106"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: str                # "<doc_id>:<paragraph>" or "<doc_id>:<paragraph>.<part>" for split paragraphs
+    doc_id: str
+    para: int              # paragraph number within the document, 1-based, as cited with ¶
+    part: int              # 0 when the paragraph is whole, else 1.. for token-length pieces
+    text: str              # cleaned text (whitespace collapsed, markdown emphasis and escapes removed)
+    start: int             # character offsets into the source file's decoded text
+    end: int
+    citation: str          # human label, e.g. "Monitor, Vol. 3, Issue 106, ¶2"
+    section: str = ""
+    boilerplate: bool = False
+    sentences: tuple[tuple[int, int], ...] = ()   # sentence spans within `text`
+
+    def sentence_texts(self) -> list[str]:
+        return [self.text[a:b] for a, b in self.sentences]
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["sentences"] = [list(s) for s in self.sentences]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Passage":
+        d = dict(d)
+        d["sentences"] = tuple(tuple(s) for s in d.get("sentences", ()))
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    score: float           # fused score (or the single retriever's score)
+    rank: int              # 1-based
+    dense: float | None = None     # cosine similarity, when dense retrieval ran
+    lexical: float | None = None   # BM25 score, when keyword retrieval ran
+
+    def to_json(self, doc_label: str = "") -> dict:
+        p = self.passage
+        return {"id": p.id, "citation": p.citation, "doc": p.doc_id, "doc_label": doc_label,
+                "score": round(float(self.score), 6), "rank": self.rank,
+                "dense": _round(self.dense), "lexical": _round(self.lexical), "text": p.text}
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    citations: tuple[str, ...]     # passage ids; the sentence occurs verbatim in each
+    marker: int                    # the [n] shown after the sentence: 1-based rank of the cited hit
+    start: int = 0                 # span within the cited passage's text
+    end: int = 0
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    supported: bool
+    sentences: tuple[Sentence, ...]
+    hits: tuple[Hit, ...]
+    notice: str = ""               # e.g. "question truncated to 2000 characters"
+    mode: str = "hybrid"
+    seconds: float = 0.0
+
+    def to_json(self, doc_labels: dict[str, str] | None = None) -> dict:
+        labels = doc_labels or {}
+        out = {"question": self.question, "answer": self.answer, "supported": self.supported,
+               "sentences": [{"text": s.text, "citations": list(s.citations), "marker": s.marker,
+                              "score": round(s.score, 4)} for s in self.sentences],
+               "passages": [h.to_json(labels.get(h.passage.doc_id, "")) for h in self.hits],
+               "mode": self.mode}
+        if self.notice:
+            out["notice"] = self.notice
+        return out
+
+
+@dataclass(frozen=True)
+class Context:
+    passage: Passage
+    before: Passage | None
+    after: Passage | None
+
+    def to_json(self) -> dict:
+        p = self.passage
+        return {"id": p.id, "citation": p.citation, "doc": p.doc_id, "text": p.text,
+                "before": self.before.text if self.before else "",
+                "after": self.after.text if self.after else ""}
+
+
+@dataclass(frozen=True)
+class Lookup:
+    ref: str
+    found: tuple[Context, ...]             # exact resolution of the reference
+    suggestions: tuple[Passage, ...] = ()  # closest matches when nothing resolved
+    message: str = ""
+
+    def to_json(self) -> dict:
+        return {"ref": self.ref, "passages": [c.to_json() for c in self.found],
+                "suggestions": [{"id": p.id, "citation": p.citation, "doc": p.doc_id}
+                                for p in self.suggestions],
+                "message": self.message}
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    documents: int
+    passages: int
+    new: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()   # (file, reason)
+    seconds: float = 0.0
+    generation: str = ""
+    rebuilt: bool = True                         # False when nothing changed and no new generation was written
+    embedded: int = 0                            # passages sent to the model
+    extra: dict = field(default_factory=dict)
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 6)

@@ -1,0 +1,77 @@
+"""Shared fixtures: a deterministic fake embedder for fast tests, and the real model on the real
+seeds, built once per session."""
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+
+class FakeEmbedder:
+    """Hashed bag of words -> normalized vector. Deterministic, instant, no model. Counts calls."""
+
+    name, dim, max_tokens, backend = "fake-hash-embedder", 64, 256, "fake"
+
+    def __init__(self):
+        self.encoded: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 2
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for w in re.findall(r"\w+", text.lower()):
+            v[int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
+        n = np.linalg.norm(v)
+        return v / n if n else v
+
+    def encode_passages(self, texts, progress=None):
+        self.encoded += list(texts)
+        if progress:
+            progress(len(texts))
+        return np.array([self._vec(t) for t in texts], dtype=np.float32).reshape(len(texts), self.dim)
+
+    def encode_queries(self, texts):
+        return np.array([self._vec(t) for t in texts], dtype=np.float32).reshape(len(texts), self.dim)
+
+
+@pytest.fixture
+def fake():
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def docs(tmp_path) -> Path:
+    """A private copy of the seed documents."""
+    d = tmp_path / "docs"
+    shutil.copytree(SEEDS, d)
+    return d
+
+
+@pytest.fixture
+def fake_engine(docs, tmp_path, fake):
+    from rag.config import Settings
+    from rag.engine import Engine
+    settings = Settings(docs_dir=docs, index_dir=tmp_path / "index", model=fake.name)
+    return Engine.open(settings, embedder=fake)
+
+
+@pytest.fixture(scope="session")
+def real_engine(tmp_path_factory):
+    """The real model on the real seeds, indexed once per session."""
+    from rag.config import Settings
+    from rag.engine import Engine
+    where = tmp_path_factory.mktemp("real")
+    return Engine.open(Settings(docs_dir=SEEDS, index_dir=where / "index"))
+
+
+@pytest.fixture(scope="session")
+def real_index(real_engine) -> Path:
+    return real_engine.settings.index_dir

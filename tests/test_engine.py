@@ -1,0 +1,103 @@
+"""Engine wiring with the fake embedder: builds, incremental updates, filters, errors."""
+import json
+
+import pytest
+
+from rag.config import Settings
+from rag.engine import Engine
+from rag.schema import BadInput, IndexMismatch
+
+from conftest import FakeEmbedder
+
+
+def test_build_reports_and_serves(fake_engine):
+    st = fake_engine.status()
+    assert st["documents"] == 5 and st["passages"] == 46
+    hits = fake_engine.search("Admiral Panteleyev cruiser Yokosuka", k=3)
+    assert len(hits) == 3 and hits[0].passage.doc_id == "004_d94f3f66138700a1"
+    assert [h.rank for h in hits] == [1, 2, 3]
+
+
+def test_rebuild_with_unchanged_documents_embeds_nothing(fake_engine, fake):
+    before = len(fake.encoded)
+    report = fake_engine.build()
+    assert not report.rebuilt and report.embedded == 0 and len(fake.encoded) == before
+    assert len(report.unchanged) == 5
+
+
+def test_changed_and_added_documents_reembed_only_themselves(fake_engine, fake, docs):
+    (docs / "002_cf8ccbf01953a6cc.txt").write_text("Publication: Monitor Volume: 4 Issue: 134\n\nA new text.\n")
+    (docs / "new.md").write_text("# Notes\n\nThe Kuril Islands were discussed again.\n")
+    fake.encoded.clear()
+    report = fake_engine.build()
+    assert set(report.new) == {"002_cf8ccbf01953a6cc.txt", "new.md"} and len(report.unchanged) == 4
+    assert report.embedded == 2
+    assert [t for t in fake.encoded if "Koptev" in t] == []      # unchanged docs were not re-encoded
+    ids = {p.id for p in fake_engine.snapshot().passages}
+    assert "new:1" in ids and "003_8f2f016433a13dad:7" in ids   # other ids unchanged
+
+
+def test_removed_document_disappears(fake_engine, docs):
+    (docs / "000_6114352f984fc0ab.txt").unlink()
+    report = fake_engine.build()
+    assert report.removed == ("000_6114352f984fc0ab.txt",)
+    assert not any(p.doc_id.startswith("000_") for p in fake_engine.snapshot().passages)
+
+
+def test_unreadable_files_are_skipped_with_reasons(fake_engine, docs):
+    (docs / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    (docs / "empty.txt").write_bytes(b"")
+    report = fake_engine.build()
+    reasons = dict(report.skipped)
+    assert "binary" in reasons["binary.txt"] and "empty" in reasons["empty.txt"]
+    assert report.documents == 5
+
+
+def test_empty_documents_folder_is_a_clear_error(tmp_path, fake):
+    (tmp_path / "docs").mkdir()
+    with pytest.raises(BadInput, match="no documents"):
+        Engine.open(Settings(docs_dir=tmp_path / "docs", index_dir=tmp_path / "ix", model=fake.name), embedder=fake)
+
+
+def test_filter_by_document(fake_engine):
+    hits = fake_engine.search("Japan Russia", k=10, docs=["002_cf8ccbf01953a6cc.txt"])
+    assert hits and {h.passage.doc_id for h in hits} == {"002_cf8ccbf01953a6cc"}
+    with pytest.raises(BadInput, match="choose from"):
+        fake_engine.search("Japan", docs=["nope"])
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
+def test_modes_and_k_larger_than_corpus(fake_engine, mode):
+    hits = fake_engine.search("peace treaty islands", k=500, mode=mode)
+    ids = [h.passage.id for h in hits]
+    assert 0 < len(ids) <= 46 and len(set(ids)) == len(ids)
+
+
+def test_bad_questions(fake_engine):
+    for q in ["", "   \n\t", "\u200b\u200b"]:
+        with pytest.raises(BadInput, match="empty question"):
+            fake_engine.ask(q)
+    ans = fake_engine.ask("Kuril " * 1000)
+    assert "truncated" in ans.notice
+    fake_engine.ask("lone \ud800 surrogate and NUL \x00 char")
+
+
+def test_model_mismatch_is_refused_naming_both(fake_engine, tmp_path):
+    other = Settings(docs_dir=fake_engine.settings.docs_dir, index_dir=fake_engine.settings.index_dir,
+                     model="another-model")
+    with pytest.raises(IndexMismatch, match="fake-hash-embedder.*another-model.*--rebuild"):
+        Engine(other).snapshot()
+
+
+def test_count_mismatch_is_refused(fake_engine):
+    gen = fake_engine.snapshot().folder
+    m = json.loads((gen / "manifest.json").read_text())
+    m["passages"] += 1
+    (gen / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(IndexMismatch):
+        Engine(fake_engine.settings, embedder=FakeEmbedder()).snapshot()
+
+
+def test_answers_never_use_boilerplate(fake_engine):
+    ans = fake_engine.ask("Who researches and writes the Monitor for the Jamestown Foundation?", k=10)
+    assert all(not h.passage.boilerplate for h in ans.hits)

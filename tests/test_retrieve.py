@@ -1,0 +1,24 @@
+import numpy as np
+
+from rag import retrieve as R
+
+
+def test_top_n_orders_and_breaks_ties_by_row():
+    s = np.array([0.1, 0.9, 0.5, 0.9, 0.0])
+    assert R.top_n(s, 3).tolist() == [1, 3, 2]
+    assert R.top_n(s, 10).tolist() == [1, 3, 2, 0, 4]
+    assert R.top_n(s, 2, allowed=np.array([0, 2, 4])).tolist() == [2, 0]
+    assert R.top_n(s, 0).tolist() == []
+
+
+def test_rrf_rewards_agreement():
+    fused = R.rrf([np.array([3, 1, 2]), np.array([1, 3, 7])], k=60)
+    assert fused[1] == fused[3] > fused[2] > 0 and fused[7] == 1 / 63
+
+
+def test_convex_normalises_each_side():
+    dense = np.array([0.2, 0.5, 0.8], dtype=np.float32)
+    lex = np.array([4.0, 0.0, 2.0], dtype=np.float32)
+    out = R.convex(dense, lex, 0.5)
+    assert np.allclose(out, [0.5 * 0 + 0.5 * 1.0, 0.5 * 0.5 + 0, 0.5 * 1 + 0.5 * 0.5])
+    assert np.allclose(R.convex(dense, np.zeros(3, np.float32), 1.0), [0, 0.5, 1])
