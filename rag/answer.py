@@ -19,12 +19,14 @@ NO_ANSWER = "The documents don't answer this."
 
 @dataclass(frozen=True)
 class AnswerParams:
-    threshold: float = 0.45        # abstain when the best sentence scores below this
-    overlap_weight: float = 0.3    # weight of the share of question terms found in the sentence
-    margin: float = 0.08           # further sentences must score within this of the best
+    threshold: float = 0.6         # abstain when the best sentence scores below this
+    overlap_weight: float = 0.2    # weight of the share of question terms found in the sentence
+    margin: float = 0.1            # further sentences must score within this of the best
     max_sentences: int = 3
     from_hits: int = 3             # sentences are drawn from the top this-many passages
-    unknown_name_penalty: float = 0.25   # per capitalised question word absent from the corpus
+    unknown_name_penalty: float = 0.15   # per capitalised question word absent from the corpus
+    type_penalty: float = 0.3      # a sentence lacking what the question asks for (a number, a date, a name)
+    passage_weight: float = 0.0    # weight of the cited passage's own cosine with the question
 
 
 def salient_unknown(question: str, vocabulary: frozenset[str], tokenize: Callable[[str], list[str]]) -> list[str]:
@@ -40,6 +42,53 @@ def salient_unknown(question: str, vocabulary: frozenset[str], tokenize: Callabl
         if stems and not any(s in vocabulary for s in stems):
             out.append(w)
     return out
+
+
+_NUMBER_Q = re.compile(r"\bhow (many|much|long|far|big|large|old|heavy)\b|\bwhat (percentage|percent|share|amount|"
+                       r"number|sum|rate|size|tonnage|price)\b", re.I)
+_DATE_Q = re.compile(r"^\s*when\b|\b(what|which) (year|date|dates|day|month)\b|\bon what date", re.I)
+_FULL_NAME_Q = re.compile(r"\b(name|named|called)\b", re.I)
+_NAME_Q = re.compile(r"^\s*who\b|\bwho (is|was|were)\b", re.I)
+_RATE_Q = re.compile(r"(?<!-)\b(rate|percentage|percent)\b", re.I)
+_MONTHS = r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+_NUM_WORDS = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
+                        r"fifty|hundred|thousand|million|billion|dozen|half|first|second|third|fourth)\b", re.I)
+
+
+def expected_type(question: str) -> str | None:
+    """What kind of answer the question asks for: "number", "date", "name", or None."""
+    if _RATE_Q.search(question):
+        return "percent"
+    if _NUMBER_Q.search(question):
+        return "number"
+    if _DATE_Q.search(question):
+        return "date"
+    if _FULL_NAME_Q.search(question):
+        return "full name"
+    if _NAME_Q.search(question):
+        return "name"
+    return None
+
+
+def has_type(kind: str | None, sentence: str, question: str) -> bool:
+    """Whether the sentence holds something of that kind that the question does not already say."""
+    if kind is None:
+        return True
+    asked = question.lower()
+    if kind == "number":
+        text = re.sub(rf"\b(?:{_MONTHS})[a-z]*\.? \d{{1,2}}\b|\b(?:19|20)\d\d\b", " ", sentence, flags=re.I)
+        nums = re.findall(r"\d[\d,.]*", text) + [m.group(0) for m in _NUM_WORDS.finditer(text)]
+        return any(n.lower() not in asked for n in nums)
+    if kind == "percent":
+        return bool(re.search(r"\d\s*%|\bper ?cent\b", sentence, re.I))
+    if kind == "date":
+        found = re.findall(rf"\b(?:{_MONTHS})[a-z]*\b|\b(?:1[89]|20)\d\d\b|\b\d{{1,2}}(?:st|nd|rd|th)?\b", sentence, re.I)
+        return any(d.lower() not in asked for d in found)
+    if kind == "full name":   # two or more capitalised words in a row: "Shigehiro Hagisaki"
+        names = re.findall(r"\b[A-Z][a-z][\w’'-]*(?:\s+[A-Z][a-z][\w’'-]*)+", sentence)
+        return any(n.lower() not in asked for n in names)
+    words = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z][\w’'-]*", sentence)
+    return any(w.lower().rstrip("’'s") not in asked for w in words)
 
 
 def score_sentences(qvec: np.ndarray, qtokens: list[str], sent_vecs: np.ndarray, sent_tokens: list[list[str]],
@@ -58,6 +107,7 @@ def compose(question: str, qvec: np.ndarray, qtokens: list[str], hits: list[Hit]
             params: AnswerParams, unknown: list[str] = (), mode: str = "hybrid", notice: str = "") -> Answer:
     """Choose up to `max_sentences` sentences from the top hits, each cited to its passage."""
     cands: list[tuple[float, int, int, Hit]] = []    # (score, hit index, sentence index, hit)
+    kind = expected_type(question)
     for hi, hit in enumerate(hits[:params.from_hits]):
         p = hit.passage
         if p.boilerplate or not p.sentences:
@@ -65,6 +115,8 @@ def compose(question: str, qvec: np.ndarray, qtokens: list[str], hits: list[Hit]
         texts = p.sentence_texts()
         scores = score_sentences(qvec, qtokens, sentence_vectors(hit), [tokenize(t) for t in texts],
                                  params.overlap_weight)
+        scores -= params.type_penalty * np.array([not has_type(kind, t, question) for t in texts])
+        scores += params.passage_weight * (hit.dense if hit.dense is not None else 0.0)
         cands += [(float(s), hi, si, hit) for si, s in enumerate(scores)]
     penalty = params.unknown_name_penalty * len(unknown)
     best = max((c[0] for c in cands), default=-1.0) - penalty

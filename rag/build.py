@@ -35,7 +35,7 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
     t0 = time.perf_counter()
     tick = progress or (lambda *a: None)
     files = document_files(settings.docs_dir)
-    old = previous if previous is not None and not rebuild and previous.reusable(settings.model) else None
+    old = previous if previous is not None and not rebuild and previous.reusable(settings) else None
     old_docs = {d.file: d for d in old.documents} if old else {}
     with store.Writer(settings.index_dir) as writer:
         docs, parts, skipped, new, unchanged, seen = [], [], [], [], [], set()
@@ -72,7 +72,7 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
                 if not passages:
                     skipped.append((path.name, f"{path.name}: no text to index (empty file)"))
                     continue
-                docs[slot], parts[slot] = doc, _embed(emb, passages, tick)
+                docs[slot], parts[slot] = doc, _embed(emb, passages, settings.context, doc, tick)
                 new.append(path.name)
                 embedded += len(passages)
         keep = [i for i, d in enumerate(docs) if d is not None and parts[i] is not None]
@@ -82,7 +82,8 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
             raise BadInput(f"no documents to index in {settings.docs_dir}/ (add .txt or .md files)"
                            + "".join(f"\n  skipped {f}: {r}" for f, r in skipped))
         removed = sorted(set(old_docs) - {d.file for d in docs}) if old else []
-        if old and not new and not removed and [d.file for d in docs] == [d.file for d in old.documents]:
+        same_files = old and [d.file for d in docs] == [d.file for d in old.documents]
+        if same_files and not new and old.manifest.get("bm25") == _bm25_params(settings):
             return BuildReport(len(docs), len(old.passages), (), tuple(unchanged), (), tuple(skipped),
                                time.perf_counter() - t0, old.generation, rebuilt=False)
         dim = old.manifest["dim"] if old and not new else get_embedder().dim
@@ -114,14 +115,21 @@ def _reuse(old: Snapshot, rows: np.ndarray):
     return passages, vecs, sents
 
 
-def _embed(emb, passages: list[Passage], tick: Progress):
+def embed_text(p: Passage, context: str, doc: Document) -> str:
+    """What the dense model sees for a passage: its text, after its section heading (and title)."""
+    head = [doc.title] if context == "title" and doc.title else []
+    head += [p.section] if context in ("section", "title") and p.section else []
+    return ": ".join(head + [p.text])
+
+
+def _embed(emb, passages: list[Passage], context: str, doc: Document, tick: Progress):
     total = len(passages)
     done = [0]
 
     def step(n):
         done[0] += n
         tick("embed", done[0], total)
-    vecs = emb.encode_passages([p.text for p in passages], step)
+    vecs = emb.encode_passages([embed_text(p, context, doc) for p in passages], step)
     sents = emb.encode_passages([s for p in passages for s in p.sentence_texts()])
     return passages, vecs, sents
 
@@ -137,9 +145,11 @@ def _write(writer: store.Writer, settings: Settings, docs: list[Document], parts
     writer.write("vectors.faiss", vindex.to_bytes(vindex.build(vecs)))
     buf = _npy(sents)
     writer.write("sentences.npy", buf)
-    Lexical.build([p.text for p in passages]).save(writer.tmp / "bm25")
+    Lexical.build([p.text for p in passages], settings.bm25_k1, settings.bm25_b,
+                  settings.stopwords).save(writer.tmp / "bm25")
     writer.add_folder("bm25")
     manifest = {"model": settings.model, "dim": int(dim), "normalized": True, "metric": "inner_product",
+                "context": settings.context, "bm25": _bm25_params(settings),
                 "faiss_version": vindex.FAISS_VERSION, "ingest_version": INGEST_VERSION,
                 "passages": len(passages), "sentences": int(len(sents)),
                 "documents": {d.doc_id: {"file": d.file, "sha256": d.sha256,
@@ -148,6 +158,10 @@ def _write(writer: store.Writer, settings: Settings, docs: list[Document], parts
     name = writer.publish(manifest)
     tick("write", 1, 1)
     return name
+
+
+def _bm25_params(settings: Settings) -> dict:
+    return {"k1": settings.bm25_k1, "b": settings.bm25_b, "stopwords": settings.stopwords}
 
 
 def _npy(array: np.ndarray) -> bytes:

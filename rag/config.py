@@ -9,6 +9,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MODES = ("hybrid", "dense", "keyword")
 FUSIONS = ("rrf", "convex")
 BACKENDS = ("auto", "onnx", "torch")
+CONTEXTS = ("none", "section", "title")
 
 
 @dataclass(frozen=True)
@@ -20,13 +21,18 @@ class Settings:
     k: int = 5
     mode: str = "hybrid"
     # Fusion of dense and BM25 rankings; chosen by measurement, see docs/BENCHMARKS.md.
-    fusion: str = "rrf"
+    fusion: str = "convex"
     rrf_k: int = 60
-    dense_weight: float = 0.5      # convex fusion: weight of the normalised dense score
+    dense_weight: float = 0.7      # convex fusion: weight of the normalised dense score
     candidates: int = 100          # hits taken from each retriever before fusion
+    # BM25 (bm25s) and what the dense model sees; both are recorded in the manifest
+    stopwords: str = "en"
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    context: str = "none"          # "section": embed "<heading>: <passage>" (measured: no gain on the dev set)
     # Answers
     answer_sentences: int = 3
-    min_sentence_score: float = 0.35   # abstain below this (cosine of the best sentence); see BENCHMARKS.md
+    min_sentence_score: float = 0.6    # abstain below this sentence score (answer.py); see BENCHMARKS.md
     max_question_chars: int = 2000
     # Documents
     max_file_bytes: int = 20_000_000
@@ -36,6 +42,8 @@ class Settings:
         _check_choice("mode", self.mode, MODES)
         _check_choice("fusion", self.fusion, FUSIONS)
         _check_choice("backend", self.backend, BACKENDS)
+        _check_choice("context", self.context, CONTEXTS)
+        _check_choice("stopwords", self.stopwords, ("en", "en_plus", "none"))
         if self.k < 1:
             raise ValueError(f"k must be at least 1, got {self.k}")
 

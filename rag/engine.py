@@ -18,7 +18,6 @@ from . import retrieve as R
 from . import store
 from .config import Settings
 from .embed import Embedder, load_embedder
-from .lexical import tokenize
 from .schema import Answer, BadInput, BuildReport, Hit, IndexNotBuilt, Lookup
 from .snapshot import Snapshot
 from .text import clean
@@ -100,9 +99,9 @@ class Engine:
         hits, qvec, qtokens = self._search(snap, question, k, mode, docs, answers_only=True)
         if qvec is None:    # keyword mode: the answer still needs the question's vector
             qvec = self.embedder().encode_queries([question])[0]
-        unknown = A.salient_unknown(question, snap.lexical.vocabulary(), tokenize)
+        unknown = A.salient_unknown(question, snap.lexical.vocabulary(), snap.lexical.tokenize)
         ans = A.compose(question, qvec, qtokens, hits, lambda h: snap.sentences_of(snap.by_id[h.passage.id]),
-                        tokenize, self.answer_params, unknown, mode or self.settings.mode, notice)
+                        snap.lexical.tokenize, self.answer_params, unknown, mode or self.settings.mode, notice)
         return _with_time(ans, time.perf_counter() - t0)
 
     def cite(self, ref: str) -> Lookup:
@@ -126,7 +125,7 @@ class Engine:
         k, mode = k or s.k, mode or s.mode
         s.with_(k=k, mode=mode)   # validates both
         allowed = self._allowed(snap, docs, answers_only)
-        qtokens = tokenize(question)
+        qtokens = snap.lexical.tokenize(question)
         qvec = self.embedder().encode_queries([question])[0] if mode != "keyword" else None
         ranked = R.rank(snap, qvec, qtokens, mode, k, s.candidates, s.fusion, s.rrf_k, s.dense_weight, allowed)
         hits = [Hit(snap.passages[r], float(sc), i + 1, _num(d), _num(lx))

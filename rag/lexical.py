@@ -10,10 +10,15 @@ import numpy as np
 _WORD = re.compile(r"\w+")
 
 
-@lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
-    return frozenset(STOPWORDS_EN)
+STOPWORDS = ("en", "en_plus", "none")
+
+
+@lru_cache(maxsize=4)
+def _stopwords(which: str) -> frozenset[str]:
+    from bm25s import stopwords
+    if which not in STOPWORDS:
+        raise ValueError(f"stopwords must be one of {', '.join(STOPWORDS)}; got {which!r}")
+    return frozenset(() if which == "none" else getattr(stopwords, "STOPWORDS_" + which.upper()))
 
 
 @lru_cache(maxsize=1)
@@ -22,9 +27,9 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
-def tokenize(text: str) -> list[str]:
+def tokenize(text: str, stopwords: str = "en") -> list[str]:
     """Lowercased word tokens, stopwords removed, stemmed. Shared by indexing, queries and answers."""
-    stop = _stopwords()
+    stop = _stopwords(stopwords)
     words = [w for w in _WORD.findall(text.lower()) if w not in stop]
     return _stemmer().stemWords(words) if words else []
 
@@ -32,25 +37,28 @@ def tokenize(text: str) -> list[str]:
 class Lexical:
     """A BM25 index whose rows are aligned with the passage list."""
 
-    def __init__(self, bm25, n: int):
-        self.bm25, self.n = bm25, n
+    def __init__(self, bm25, n: int, stopwords: str = "en"):
+        self.bm25, self.n, self.stopwords = bm25, n, stopwords
 
     @classmethod
-    def build(cls, texts: list[str], k1: float = 1.2, b: float = 0.75) -> "Lexical":
+    def build(cls, texts: list[str], k1: float = 1.2, b: float = 0.75, stopwords: str = "en") -> "Lexical":
         import bm25s
-        tokens = [tokenize(t) or [""] for t in texts]   # bm25s needs a token per row; "" never matches
+        tokens = [tokenize(t, stopwords) or [""] for t in texts]   # bm25s needs a token per row; "" never matches
         bm25 = bm25s.BM25(k1=k1, b=b)
         bm25.index(tokens, show_progress=False)
-        return cls(bm25, len(texts))
+        return cls(bm25, len(texts), stopwords)
+
+    def tokenize(self, text: str) -> list[str]:
+        return tokenize(text, self.stopwords)
 
     def save(self, folder: Path) -> None:
         self.bm25.save(str(folder), allow_pickle=False, show_progress=False)
 
     @classmethod
-    def load(cls, folder: Path, n: int) -> "Lexical":
+    def load(cls, folder: Path, n: int, stopwords: str = "en") -> "Lexical":
         import bm25s
         bm25 = bm25s.BM25.load(str(folder), mmap=False, allow_pickle=False, show_progress=False)
-        return cls(bm25, n)
+        return cls(bm25, n, stopwords)
 
     def scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 score of every row for already-tokenized query terms (zeros when none is known)."""

@@ -57,7 +57,7 @@ class Snapshot:
         if sent.shape != (int(starts[-1]), dim):
             raise IndexMismatch(f"{gen.name}: sentence vectors have shape {sent.shape}, expected "
                                 f"({int(starts[-1])}, {dim}); run: python -m rag index --rebuild")
-        lexical = Lexical.load(gen / "bm25", count)
+        lexical = Lexical.load(gen / "bm25", count, manifest.get("bm25", {}).get("stopwords", "en"))
         return cls.assemble(gen.name, manifest, documents, passages, vectors, lexical,
                             sent.astype(np.float32), starts, gen)
 
@@ -76,6 +76,8 @@ class Snapshot:
     def document(self, doc_id: str) -> Document | None:
         return next((d for d in self.documents if d.doc_id == doc_id), None)
 
-    def reusable(self, model: str) -> bool:
-        """Whether this generation's passages and vectors may be reused by a build with `model`."""
-        return self.manifest.get("model") == model and self.manifest.get("ingest_version") == INGEST_VERSION
+    def reusable(self, settings) -> bool:
+        """Whether this generation's passages and vectors may be reused by a build with `settings`."""
+        m = self.manifest
+        return (m.get("model") == settings.model and m.get("ingest_version") == INGEST_VERSION
+                and m.get("context") == settings.context)

@@ -1,0 +1,69 @@
+"""Grid over answer-selection parameters on the seed dev set (retrieval fixed at the defaults).
+
+    python benchmarks/tune_answers.py
+
+Prints, per setting: answered share of answerable questions, share whose answer contains the gold
+fact, and abstention accuracy on the unanswerable ones. Retrieval runs once per question.
+"""
+from __future__ import annotations
+
+import itertools
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag import answer as A  # noqa: E402
+from rag import evaluate  # noqa: E402
+from rag.config import Settings  # noqa: E402
+from rag.engine import Engine  # noqa: E402
+from rag.text import clean  # noqa: E402
+
+
+def main() -> None:
+    index = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/tmp/tune-answers")
+    eng = Engine.open(Settings(index_dir=index))
+    snap = eng.snapshot()
+    tok = snap.lexical.tokenize
+    cases = []
+    for item in evaluate.load_qa():
+        q, _ = eng.check_question(item["question"])
+        hits, qvec, qtokens = eng._search(snap, q, 10, None, None, answers_only=True)
+        unknown = A.salient_unknown(q, snap.lexical.vocabulary(), tok)
+        cases.append((item, q, hits, qvec, qtokens, unknown))
+    sv = lambda h: snap.sentences_of(snap.by_id[h.passage.id])  # noqa: E731
+    rows = []
+    grid = itertools.product([x / 100 for x in range(40, 100, 4)], [0.0, 0.1, 0.2, 0.3], [0.1],
+                             [0.15, 0.3], [3], [0.2, 0.3, 0.5], [0.0, 0.3, 0.5])
+    for th, ow, margin, pen, fh, tp, pw in grid:
+        p = A.AnswerParams(threshold=th, overlap_weight=ow, margin=margin, unknown_name_penalty=pen, from_hits=fh,
+                           type_penalty=tp, passage_weight=pw)
+        ans_ok = fact = abst = n_ans = n_un = sents = 0
+        bad = []
+        for item, q, hits, qvec, qtokens, unknown in cases:
+            a = A.compose(q, qvec, qtokens, hits, sv, tok, p, unknown)
+            if item["answerable"]:
+                n_ans += 1
+                ans_ok += a.supported
+                fact += a.supported and clean(item["fact"]) in " ".join(s.text for s in a.sentences)
+                sents += len(a.sentences)
+                if not a.supported:
+                    bad.append(item["id"])
+            else:
+                n_un += 1
+                abst += not a.supported
+                if a.supported:
+                    bad.append(item["id"])
+        rows.append((min(ans_ok / n_ans, abst / n_un), fact / n_ans, ans_ok / n_ans, abst / n_un, sents / n_ans, p, bad))
+    rows.sort(key=lambda r: (-round(r[0], 2), -r[1]))
+    print("min(ans,abst) fact  answered abstained sents/answer  params")
+    for r in rows[:25]:
+        p = r[5]
+        print(f"{r[0]:.3f}        {r[1]:.3f} {r[2]:.3f}    {r[3]:.3f}     {r[4]:.2f}   threshold={p.threshold} "
+              f"overlap={p.overlap_weight} margin={p.margin} penalty={p.unknown_name_penalty} from_hits={p.from_hits} type={p.type_penalty} passage={p.passage_weight} {r[6]}")
+
+
+if __name__ == "__main__":
+    main()
