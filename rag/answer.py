@@ -19,14 +19,14 @@ NO_ANSWER = "The documents don't answer this."
 
 @dataclass(frozen=True)
 class AnswerParams:
-    threshold: float = 0.6         # abstain when the best sentence scores below this
-    overlap_weight: float = 0.2    # weight of the share of question terms found in the sentence
-    margin: float = 0.1            # further sentences must score within this of the best
+    threshold: float = 0.65        # abstain when the best sentence scores below this
+    overlap_weight: float = 0.1    # weight of the share of question terms found in the sentence
+    margin: float = 0.15           # further sentences must score within this of the best
     max_sentences: int = 3
-    from_hits: int = 3             # sentences are drawn from the top this-many passages
+    from_hits: int = 2             # sentences are drawn from the top this-many passages
     unknown_name_penalty: float = 0.15   # per capitalised question word absent from the corpus
     type_penalty: float = 0.3      # a sentence lacking what the question asks for (a number, a date, a name)
-    passage_weight: float = 0.0    # weight of the cited passage's own cosine with the question
+    passage_weight: float = 0.2    # weight of the cited passage's own cosine with the question
 
 
 def salient_unknown(question: str, vocabulary: frozenset[str], tokenize: Callable[[str], list[str]]) -> list[str]:
@@ -94,7 +94,8 @@ def has_type(kind: str | None, sentence: str, question: str) -> bool:
 def score_sentences(qvec: np.ndarray, qtokens: list[str], sent_vecs: np.ndarray, sent_tokens: list[list[str]],
                     overlap_weight: float) -> np.ndarray:
     """Cosine to the question + overlap_weight * share of distinct question terms in the sentence."""
-    cos = sent_vecs @ qvec.reshape(-1) if len(sent_vecs) else np.zeros(0, dtype=np.float32)
+    n = len(sent_tokens)
+    cos = sent_vecs @ qvec.reshape(-1) if len(sent_vecs) == n else np.zeros(n, dtype=np.float32)
     terms = set(qtokens)
     if not terms:
         return cos

@@ -31,15 +31,14 @@ def document_files(docs_dir: Path) -> list[Path]:
 
 def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None = None,
           rebuild: bool = False, progress: Progress | None = None) -> BuildReport:
-    """Ingest, embed what changed, and publish atomically. Returns what was done."""
+    """Ingest, embed what changed (in one batched pass), and publish atomically."""
     t0 = time.perf_counter()
     tick = progress or (lambda *a: None)
     files = document_files(settings.docs_dir)
     old = previous if previous is not None and not rebuild and previous.reusable(settings) else None
     old_docs = {d.file: d for d in old.documents} if old else {}
     with store.Writer(settings.index_dir) as writer:
-        docs, parts, skipped, new, unchanged, seen = [], [], [], [], [], set()
-        to_parse: list[tuple[Path, str, str]] = []
+        slots, skipped, fresh, seen = [], [], [], set()      # slots: (Document, passages, vecs, sents) | None
         for path in files:
             try:
                 data = _read(path, settings.max_file_bytes)
@@ -50,47 +49,53 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
             doc_id = _unique(ingest.doc_id_for(path.name), seen, path.name)
             prev = old_docs.get(path.name)
             if prev is not None and prev.sha256 == sha and prev.doc_id == doc_id:
-                rows = old.doc_rows.get(doc_id, np.zeros(0, dtype=np.int64))
-                docs.append(prev)
-                parts.append(_reuse(old, rows))
-                unchanged.append(path.name)
+                slots.append((prev, *_reuse(old, old.doc_rows.get(doc_id, np.zeros(0, np.int64)))))
             else:
-                to_parse.append((path, doc_id, sha))
-                docs.append(None)
-                parts.append(None)
-        embedded = 0
-        if to_parse:
-            emb = get_embedder()
-            slots = [i for i, d in enumerate(docs) if d is None]
-            for slot, (path, doc_id, sha) in zip(slots, to_parse):
-                try:
-                    text = ingest.decode(_read(path, settings.max_file_bytes), path.name)
-                    doc, passages = ingest.parse(path.name, text, emb.count_tokens, emb.max_tokens, doc_id, sha)
-                except ingest.UnsupportedDocument as exc:
-                    skipped.append((path.name, str(exc)))
-                    continue
-                if not passages:
-                    skipped.append((path.name, f"{path.name}: no text to index (empty file)"))
-                    continue
-                docs[slot], parts[slot] = doc, _embed(emb, passages, settings.context, doc, tick)
-                new.append(path.name)
-                embedded += len(passages)
-        keep = [i for i, d in enumerate(docs) if d is not None and parts[i] is not None]
-        docs = [docs[i] for i in keep]
-        parts = [parts[i] for i in keep]
-        if not docs:
+                slots.append(None)
+                fresh.append((len(slots) - 1, path, data, doc_id, sha))
+        unchanged = [s[0].file for s in slots if s is not None]
+        new, embedded = _ingest_new(settings, get_embedder, fresh, slots, skipped, tick) if fresh else ([], 0)
+        slots = [s for s in slots if s is not None]
+        if not slots:
             raise BadInput(f"no documents to index in {settings.docs_dir}/ (add .txt or .md files)"
                            + "".join(f"\n  skipped {f}: {r}" for f, r in skipped))
+        docs = [s[0] for s in slots]
         removed = sorted(set(old_docs) - {d.file for d in docs}) if old else []
         same_files = old and [d.file for d in docs] == [d.file for d in old.documents]
         if same_files and not new and old.manifest.get("bm25") == _bm25_params(settings):
             return BuildReport(len(docs), len(old.passages), (), tuple(unchanged), (), tuple(skipped),
                                time.perf_counter() - t0, old.generation, rebuilt=False)
         dim = old.manifest["dim"] if old and not new else get_embedder().dim
-        generation = _write(writer, settings, docs, parts, dim, tick)
-    n = sum(len(p[0]) for p in parts)
-    return BuildReport(len(docs), n, tuple(new), tuple(unchanged), tuple(removed), tuple(skipped),
-                       time.perf_counter() - t0, generation, rebuilt=True, embedded=embedded)
+        generation = _write(writer, settings, slots, dim, tick)
+    return BuildReport(len(docs), sum(len(s[1]) for s in slots), tuple(new), tuple(unchanged), tuple(removed),
+                       tuple(skipped), time.perf_counter() - t0, generation, rebuilt=True, embedded=embedded)
+
+
+def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick) -> tuple[list[str], int]:
+    """Parse new or changed files, embed all their passages in one batched pass, fill their slots."""
+    emb = get_embedder()
+    parsed = []
+    for i, (slot, path, data, doc_id, sha) in enumerate(fresh):
+        try:
+            doc, passages = ingest.parse(path.name, ingest.decode(data, path.name), emb.count_tokens,
+                                         emb.max_tokens, doc_id, sha)
+        except ingest.UnsupportedDocument as exc:
+            skipped.append((path.name, str(exc)))
+            continue
+        if passages:
+            parsed.append((slot, doc, passages))
+        else:
+            skipped.append((path.name, f"{path.name}: no text to index (empty file)"))
+        if i % 200 == 0 or i == len(fresh) - 1:
+            tick("read", i + 1, len(fresh))
+    flat = [(doc, p) for _, doc, ps in parsed for p in ps]
+    vecs, sents, counts = _embed(emb, flat, settings, tick)
+    row = srow = 0
+    for slot, doc, passages in parsed:
+        n, m = len(passages), sum(counts[row:row + len(passages)])
+        slots[slot] = (doc, passages, vecs[row:row + n], sents[srow:srow + m])
+        row, srow = row + n, srow + m
+    return [doc.file for _, doc, _ in parsed], len(flat)
 
 
 def _read(path: Path, limit: int) -> bytes:
@@ -109,35 +114,44 @@ def _unique(doc_id: str, seen: set, name: str) -> str:
 
 
 def _reuse(old: Snapshot, rows: np.ndarray):
+    """An unchanged document's passages, vectors and sentence vectors, taken from the old generation."""
     passages = [old.passages[r] for r in rows.tolist()]
     vecs = vindex.take(old.vectors, rows)
     sents = np.vstack([old.sentences_of(r) for r in rows.tolist()] or [np.zeros((0, vecs.shape[1]), np.float32)])
     return passages, vecs, sents
 
 
-def embed_text(p: Passage, context: str, doc: Document) -> str:
-    """What the dense model sees for a passage: its text, after its section heading (and title)."""
-    head = [doc.title] if context == "title" and doc.title else []
-    head += [p.section] if context in ("section", "title") and p.section else []
-    return ": ".join(head + [p.text])
+def indexed_text(p: Passage, context: str, doc: Document | None) -> str:
+    """What the model and BM25 see for a passage: its text, after the title or heading that
+    `context` asks for (see Settings.context)."""
+    title = doc.title if doc else ""
+    head = [title] if title and (context == "title" or context == "lead" and p.para == 1 and p.part <= 1) else []
+    head += [p.section] if context == "section" and p.section else []
+    return ". ".join(head + [p.text])
 
 
-def _embed(emb, passages: list[Passage], context: str, doc: Document, tick: Progress):
-    total = len(passages)
+def _embed(emb, flat: list[tuple[Document, Passage]], settings: Settings, tick: Progress):
+    """Vectors for passages (and, for answers, their sentences) in one batched pass each."""
     done = [0]
 
-    def step(n):
+    def step(n: int) -> None:
         done[0] += n
-        tick("embed", done[0], total)
-    vecs = emb.encode_passages([embed_text(p, context, doc) for p in passages], step)
-    sents = emb.encode_passages([s for p in passages for s in p.sentence_texts()])
-    return passages, vecs, sents
+        tick("embed", done[0], len(flat))
+    tick("embed", 0, len(flat))
+    vecs = emb.encode_passages([indexed_text(p, settings.context, d) for d, p in flat], step)
+    counts = [len(p.sentences) if settings.answer_vectors else 0 for _, p in flat]
+    texts = [s for _, p in flat for s in p.sentence_texts()] if settings.answer_vectors else []
+    if texts:
+        tick("embed sentences", 0, len(texts))
+    sents = emb.encode_passages(texts).reshape(len(texts), vecs.shape[1])
+    return vecs, sents, counts
 
 
-def _write(writer: store.Writer, settings: Settings, docs: list[Document], parts, dim: int, tick) -> str:
-    passages = [p for ps, _, _ in parts for p in ps]
-    vecs = np.vstack([v for _, v, _ in parts]).astype(np.float32)
-    sents = np.vstack([s for _, _, s in parts]).astype(np.float32)
+def _write(writer: store.Writer, settings: Settings, slots, dim: int, tick) -> str:
+    docs = [s[0] for s in slots]
+    passages = [p for s in slots for p in s[1]]
+    vecs = np.vstack([s[2].reshape(-1, dim) for s in slots]).astype(np.float32)
+    sents = np.vstack([s[3].reshape(-1, dim) for s in slots]).astype(np.float32)
     tick("write", 0, 1)
     writer.write("documents.json", json.dumps([d.to_json() for d in docs], ensure_ascii=False).encode("utf-8"))
     writer.write("passages.jsonl", "".join(json.dumps(p.to_json(), ensure_ascii=False) + "\n"
@@ -145,11 +159,14 @@ def _write(writer: store.Writer, settings: Settings, docs: list[Document], parts
     writer.write("vectors.faiss", vindex.to_bytes(vindex.build(vecs)))
     buf = _npy(sents)
     writer.write("sentences.npy", buf)
-    Lexical.build([p.text for p in passages], settings.bm25_k1, settings.bm25_b,
+    by_doc = {d.doc_id: d for d in docs}
+    Lexical.build([indexed_text(p, settings.context, by_doc.get(p.doc_id)) for p in passages],
+                  settings.bm25_k1, settings.bm25_b,
                   settings.stopwords).save(writer.tmp / "bm25")
     writer.add_folder("bm25")
     manifest = {"model": settings.model, "dim": int(dim), "normalized": True, "metric": "inner_product",
                 "context": settings.context, "bm25": _bm25_params(settings),
+                "answer_vectors": settings.answer_vectors,
                 "faiss_version": vindex.FAISS_VERSION, "ingest_version": INGEST_VERSION,
                 "passages": len(passages), "sentences": int(len(sents)),
                 "documents": {d.doc_id: {"file": d.file, "sha256": d.sha256,

@@ -49,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("eval", parents=[common], help="quality on the dev QA set (or a BEIR folder)")
     p.add_argument("--dev", metavar="FILE", default=None, help="QA set (default tests/data/dev_qa.jsonl)")
+    p.add_argument("--beir", metavar="DIR", default=None, help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+    p.add_argument("--split", default="test", help="BEIR qrels split (default test)")
+    p.add_argument("--cache", metavar="DIR", default=None, help="where BEIR documents and index are kept (.cache/)")
     p.add_argument("--mode", choices=("hybrid", "dense", "keyword"), default=None)
     p.add_argument("--json", action="store_true")
     return top
@@ -169,6 +172,11 @@ def cmd_list(args) -> int:
 
 def cmd_eval(args) -> int:
     from . import evaluate
+    if args.beir:
+        from . import beir
+        r = beir.evaluate(_settings(args), args.beir, args.split, args.mode, args.cache, render.Progress(sys.stderr))
+        print(json.dumps(r) if args.json else render.beir_text(r))
+        return 0
     engine = _engine(args)
     report = evaluate.dev_report(engine, evaluate.load_qa(args.dev), mode=args.mode)
     print(json.dumps(report) if args.json else textwrap.dedent(evaluate.report_text(report)))

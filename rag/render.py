@@ -88,3 +88,12 @@ class Progress:
             print(f"\r{stage:<6} [{bar:<30}] {done}/{total}  ETA {eta:4.0f} s", end="", file=self.stream, flush=True)
             if done >= total:
                 print(file=self.stream, flush=True)
+
+
+def beir_text(r: dict) -> str:
+    return (f"{r['documents']} documents ({r['passages']} passages), {r['queries']} queries, split {r['split']}, "
+            f"mode {r['mode']}\n"
+            f"nDCG@10 {r['ndcg@10']:.4f}  Recall@10 {r['recall@10']:.4f}  Recall@100 {r['recall@100']:.4f}  "
+            f"MRR@10 {r['mrr@10']:.4f}\n"
+            f"index build {r['build_seconds']:.1f} s ({r['embedded']} passages embedded), "
+            f"{r['queries_per_second']:.1f} queries/s")

@@ -54,7 +54,9 @@ class Snapshot:
                                 "run: python -m rag index --rebuild")
         vectors = vindex.from_bytes(files["vectors.faiss"], dim, count)
         starts = np.concatenate([[0], np.cumsum([len(p.sentences) for p in passages])]).astype(np.int64)
-        if sent.shape != (int(starts[-1]), dim):
+        if len(sent) == 0 and not manifest.get("answer_vectors", True):
+            sent = np.zeros((0, dim), dtype=np.float32)          # a retrieval-only index (BEIR runs)
+        elif sent.shape != (int(starts[-1]), dim):
             raise IndexMismatch(f"{gen.name}: sentence vectors have shape {sent.shape}, expected "
                                 f"({int(starts[-1])}, {dim}); run: python -m rag index --rebuild")
         lexical = Lexical.load(gen / "bm25", count, manifest.get("bm25", {}).get("stopwords", "en"))
@@ -71,6 +73,7 @@ class Snapshot:
                    starts, folder, by_id, {k: np.asarray(v, dtype=np.int64) for k, v in doc_rows.items()})
 
     def sentences_of(self, row: int) -> np.ndarray:
+        """Vectors of a passage's sentences (none in a retrieval-only index)."""
         return self.sentence_vectors[self.sentence_start[row]:self.sentence_start[row + 1]]
 
     def document(self, doc_id: str) -> Document | None:
@@ -80,4 +83,4 @@ class Snapshot:
         """Whether this generation's passages and vectors may be reused by a build with `settings`."""
         m = self.manifest
         return (m.get("model") == settings.model and m.get("ingest_version") == INGEST_VERSION
-                and m.get("context") == settings.context)
+                and m.get("context") == settings.context and m.get("answer_vectors") == settings.answer_vectors)
