@@ -27,8 +27,8 @@ class Settings:
     candidates: int = 100          # hits taken from each retriever before fusion
     # BM25 (bm25s) and what the dense model sees; both are recorded in the manifest
     stopwords: str = "en"
-    bm25_k1: float = 1.2
-    bm25_b: float = 0.75
+    bm25_k1: float = 0.9
+    bm25_b: float = 0.4
     # What is indexed besides a passage's own text (dense and BM25 alike): "lead" puts the document
     # title before its first passage, "title" before every passage, "section" puts the heading.
     context: str = "lead"
