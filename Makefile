@@ -20,7 +20,7 @@ index: install
 	$(BIN)/rag index
 
 run: index
-	$(BIN)/rag ask
+	$(BIN)/streamlit run app.py
 
 test: install
 	$(BIN)/python -m pytest -q

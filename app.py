@@ -1,0 +1,347 @@
+"""The Streamlit UI: ask the documents, read cited answers beside their sources, look up a citation,
+browse the documents. A thin shell over rag.Engine: one engine shared by every session
+(get_engine), each session's question history in st.session_state.
+
+Safety: document text, questions and answers are always shown as text. Everything that reaches
+st.markdown goes through esc(), no element allows raw HTML, and errors never show a path.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from rag import Answer, BadInput, Document, Engine, Hit, IndexNotBuilt, Passage, RagError, Settings
+from rag.markup import answer_md, anchor, doc_line, esc, friendly, highlight_md, scrub, spans_in, when
+
+EXAMPLES = ("Who fled Japan?", "How large was the Japanese loan to Russia?",
+            "What did Sergeev say about missile defense?", "Which Russian warship visited Yokosuka?")
+MODES = {"hybrid": "Hybrid (meaning + keywords)", "dense": "Meaning only", "keyword": "Keywords only"}
+TABS = ("Ask", "Look up a citation", "Browse documents")
+STAGES = {"read": "Reading documents", "embed": "Embedding passages",
+          "embed sentences": "Embedding sentences", "write": "Writing the index"}
+MAX_HISTORY = 20      # turns kept per session
+MAX_FOUND = 30        # passages shown for one citation lookup (an author names a whole document)
+
+
+def remember(key: str, value) -> None:
+    """A widget callback: store a value for the next run (an example question, a suggestion…)."""
+    st.session_state[key] = value
+
+
+@dataclass(frozen=True)
+class Query:
+    k: int
+    mode: str
+    docs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Turn:
+    id: int
+    question: str
+    answer: Answer | None = None
+    error: str = ""          # markdown from friendly()
+
+
+# -- the shared engine -------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def get_engine(settings: Settings) -> Engine:
+    """One engine per configuration, shared by every session (Engine is thread-safe and follows
+    newly published index generations by itself). Loading happens in load_ui, with progress."""
+    return Engine(settings)
+
+
+def progress_tick(bar):
+    """An Engine progress callback (stage, done, total) drawing on a st.progress bar."""
+    def tick(stage: str, done: int, total: int) -> None:
+        frac = min(done / total, 1.0) if total else 1.0
+        bar.progress(frac, text=f"{STAGES.get(stage, stage.capitalize())}… {done}/{total}")
+    return tick
+
+
+def build_ui(engine: Engine, rebuild: bool) -> bool:
+    """Build (or rebuild) the index with a visible progress bar. False when it failed."""
+    label = "Rebuilding the index…" if rebuild else "Building the index of your documents (first start only)…"
+    with st.status(label, expanded=True) as box:
+        tick = progress_tick(st.progress(0.0, text="Starting…"))
+        try:
+            report = engine.build(rebuild=rebuild, progress=tick)
+        except RagError as exc:
+            box.update(label="The index could not be built", state="error")
+            st.error(friendly(exc))
+            return False
+        for name, why in report.skipped:
+            st.caption(esc(f"Skipped {name}: {scrub(why)}"))
+        box.update(label=f"Index ready: {report.documents} documents, {report.passages} passages "
+                         f"({report.seconds:.0f} s)", state="complete", expanded=bool(report.skipped))
+    return True
+
+
+def load_ui(engine: Engine) -> bool:
+    """Make the index and the model ready, building the index first when there is none."""
+    try:
+        engine.snapshot()
+    except IndexNotBuilt:
+        if not build_ui(engine, rebuild=False):
+            return False
+    except RagError as exc:
+        st.error(friendly(exc))
+        return False
+    if not st.session_state.get("model_ready"):
+        try:
+            with st.spinner("Loading the language model…"):
+                engine.embedder()
+        except RagError as exc:
+            st.error(friendly(exc))
+            return False
+        st.session_state.model_ready = True
+    return True
+
+
+# -- sidebar -------------------------------------------------------------------------------------------
+def sidebar_ui(engine: Engine, ready: bool) -> Query:
+    """Search settings, document filter, index status and the Rebuild button."""
+    s = engine.settings
+    with st.sidebar:
+        st.header("Search settings")
+        k = st.slider("Passages to show", 1, 20, value=min(s.k, 20), key="k")
+        mode = st.radio("Retrieval", list(MODES), format_func=MODES.get, key="mode",
+                        index=list(MODES).index(s.mode),
+                        help="Hybrid mixes meaning (embeddings) and exact words (BM25); it is the best default.")
+        docs: list[str] = []
+        if ready:
+            docs = doc_filter_ui(engine.snapshot().documents)
+        st.divider()
+        st.header("Index")
+        if ready:
+            status_ui(engine.status())
+        st.button("Rebuild index", icon=":material/refresh:", width="stretch",
+                  on_click=remember, args=("rebuild_requested", True),
+                  help="Re-read every document and re-embed it. Takes about a minute for a few documents.")
+    return Query(k, mode, tuple(docs))
+
+
+def doc_filter_ui(documents) -> list[str]:
+    names = {d.doc_id: d.label or d.file for d in documents}
+    if "docs" in st.session_state:     # drop documents that a rebuild removed
+        st.session_state.docs = [d for d in st.session_state.docs if d in names]
+    return st.multiselect("Only these documents", list(names), format_func=names.get, key="docs",
+                          placeholder="All documents")
+
+
+def status_ui(status: dict) -> None:
+    left, right = st.columns(2)
+    left.metric("Documents", status["documents"])
+    right.metric("Passages", status["passages"])
+    st.caption(f"Model: {esc(str(status['model']))}  \nBuilt: {when(status['built_at'])}")
+
+
+# -- Ask tab -------------------------------------------------------------------------------------------
+def ask(engine: Engine, question: str, query: Query) -> str:
+    """Answer a question into the session's history; returns a warning for unusable input."""
+    history: list[Turn] = st.session_state.setdefault("history", [])
+    turn_id = st.session_state.get("turns", 0) + 1
+    try:
+        ans = engine.ask(question, k=query.k, mode=query.mode, docs=list(query.docs) or None)
+        turn = Turn(turn_id, ans.question, ans)
+    except BadInput as exc:
+        return friendly(exc)
+    except RagError as exc:
+        turn = Turn(turn_id, question, error=friendly(exc))
+    st.session_state.turns = turn_id
+    history.append(turn)
+    del history[:-MAX_HISTORY]
+    return ""
+
+
+def ask_ui(engine: Engine, query: Query, typed: str | None) -> None:
+    question = typed if typed is not None else st.session_state.pop("example", None)
+    warning = ask(engine, question, query) if question is not None else ""
+    history: list[Turn] = st.session_state.get("history", [])
+    if not history:
+        st.markdown("Ask anything about the documents. Each answer sentence is quoted from a paragraph "
+                    "and followed by a marker like **\\[1\\]** that points to its source below.")
+    examples_ui()
+    for turn in history:
+        turn_ui(engine, turn, latest=turn is history[-1])
+    if warning:
+        st.warning(warning, icon=":material/edit:")
+
+
+def examples_ui() -> None:
+    st.caption("Try an example:")
+    with st.container(horizontal=True):
+        for i, q in enumerate(EXAMPLES):
+            st.button(q, key=f"example-{i}", on_click=remember, args=("example", q))
+
+
+def turn_ui(engine: Engine, turn: Turn, latest: bool) -> None:
+    with st.chat_message("user"):
+        st.markdown(esc(turn.question))
+    with st.chat_message("assistant"):
+        if turn.error:
+            st.error(turn.error)
+            return
+        ans = turn.answer
+        if ans.supported:
+            st.markdown(answer_md(ans, turn.id))
+        else:
+            st.info(esc(ans.answer), icon=":material/search_off:")
+        if ans.notice:
+            st.caption(esc(ans.notice))
+        st.caption(f"{MODES.get(ans.mode, ans.mode)} · {len(ans.hits)} passages · {ans.seconds:.2f} s")
+        if not ans.hits:
+            return
+        if latest:
+            sources_ui(engine, ans, turn.id)
+        else:
+            with st.expander("Sources" if ans.supported else "Nearest passages (not an answer)"):
+                sources_ui(engine, ans, turn.id)
+
+
+def sources_ui(engine: Engine, ans: Answer, turn: int) -> None:
+    if ans.supported:
+        st.markdown("**Sources**, best match first — highlighted text is what the answer quotes")
+    else:
+        st.markdown("**Nearest passages — these are not an answer**, only the closest paragraphs found")
+    snap = engine.snapshot()
+    for hit in ans.hits:
+        source_card_ui(engine, hit, spans_in(hit, ans), snap.document(hit.passage.doc_id), turn)
+
+
+def source_card_ui(engine: Engine, hit: Hit, spans, doc: Document | None, turn: int) -> None:
+    p = hit.passage
+    with st.container(border=True):
+        st.subheader(esc(f"[{hit.rank}] {p.citation}"), anchor=anchor(turn, hit.rank))
+        st.caption(esc(doc_line(doc)) + f" · score {hit.score:.3f}")
+        st.markdown(highlight_md(p.text, spans))
+        left, right = st.columns([2, 3], vertical_alignment="center")
+        show = left.toggle("Paragraphs before and after", key=f"ctx-{turn}-{hit.rank}")
+        right.code(f"{p.citation} ({p.id})", language=None, wrap_lines=True)
+        if show:
+            context_ui(engine, p.id)
+
+
+def context_ui(engine: Engine, passage_id: str) -> None:
+    found = engine.cite(passage_id).found
+    if found:
+        neighbours_ui(found[0].before, "Before")
+        neighbours_ui(found[0].after, "After")
+
+
+def neighbours_ui(p: Passage | None, where: str) -> None:
+    if p is None:
+        st.caption(f"{where}: nothing (this is the {'first' if where == 'Before' else 'last'} paragraph)")
+    else:
+        st.caption(f"{where} — {esc(p.citation)}")
+        st.markdown(f"> {esc(p.text)}")
+
+
+# -- Citation lookup tab ---------------------------------------------------------------------------------
+def lookup_ui(engine: Engine) -> None:
+    snap = engine.snapshot()
+    st.markdown("Type a citation to read that paragraph in its context.")
+    ref = st.text_input("Citation, passage id or author", key="ref", placeholder=snap.passages[0].citation)
+    st.caption("For example: " + " · ".join(esc(x) for x in reference_examples(snap)))
+    if not ref.strip():
+        return
+    res = engine.cite(ref)
+    if not res.found:
+        lookup_missed_ui(res, snap.passages[0].citation)
+        return
+    shown = res.found[:MAX_FOUND]
+    st.caption(f"{len(res.found)} passage{'s' * (len(res.found) != 1)} found"
+               + (f"; showing the first {len(shown)}" if len(shown) < len(res.found) else ""))
+    for ctx in shown:
+        p = ctx.passage
+        with st.container(border=True):
+            st.subheader(esc(p.citation), anchor=False)
+            st.caption(esc(doc_line(snap.document(p.doc_id))))
+            if ctx.before:
+                st.caption(f"**¶{ctx.before.para}, before:** {esc(ctx.before.text)}")
+            st.markdown(highlight_md(p.text, [(0, len(p.text))]))
+            if ctx.after:
+                st.caption(f"**¶{ctx.after.para}, after:** {esc(ctx.after.text)}")
+            st.code(f"{p.citation} ({p.id})", language=None, wrap_lines=True)
+
+
+def reference_examples(snap) -> list[str]:
+    """The kinds of reference cite() understands, taken from the documents at hand."""
+    last = snap.passages[-1]
+    out = [last.citation, last.id]
+    out += [f"{d.publication} {d.volume}/{d.issue}" for d in snap.documents if d.volume and d.issue][:1]
+    out += [d.author.split()[-1] for d in snap.documents if d.author][:1]
+    return out
+
+
+def lookup_missed_ui(res, example: str) -> None:
+    """The lookup's message, and its closest matches as buttons that look them up."""
+    if not res.suggestions:
+        st.warning(f"Nothing matches “{esc(res.ref)}”. Try a label as shown on the source cards, such as "
+                   f"{esc(example)}, or see **Browse documents**.")
+        return
+    st.warning(esc(scrub(res.message)))
+    st.caption("Closest matches — click one to look it up:")
+    for p in res.suggestions:
+        st.button(esc(f"{p.citation} ({p.id})"), key=f"suggest-{p.id}",
+                  on_click=remember, args=("ref", p.id), type="tertiary", icon=":material/arrow_forward:")
+
+
+# -- Documents tab ---------------------------------------------------------------------------------------
+def documents_ui(engine: Engine) -> None:
+    snap = engine.snapshot()
+    counts = {d.doc_id: len(snap.doc_rows.get(d.doc_id, ())) for d in snap.documents}
+    rows = [{"Cited as": d.label, "Title": d.title, "Author": d.author, "Publication": d.publication,
+             "Volume": d.volume, "Issue": d.issue, "Date": d.date, "Paragraphs": counts[d.doc_id],
+             "File": d.file} for d in snap.documents]
+    used = [c for c in rows[0] if any(r[c] for r in rows)]     # hide columns no document fills
+    st.dataframe([{c: r[c] for c in used} for r in rows], hide_index=True, width="stretch")
+    names = {d.doc_id: d.label or d.file for d in snap.documents}
+    doc_id = st.selectbox("Read a document", list(names), format_func=names.get, key="read_doc")
+    if doc_id is None:
+        return
+    st.caption(esc(doc_line(snap.document(doc_id))))
+    section = ""
+    for p in (q for q in snap.passages if q.doc_id == doc_id):
+        if p.section and p.section != section:
+            section = p.section
+            st.markdown(f"#### {esc(section)}")
+        st.markdown(f"**{esc(p.citation)}** {esc(p.text)}")
+
+
+# -- page ------------------------------------------------------------------------------------------------
+def main() -> None:
+    st.set_page_config(page_title="Ask the documents", page_icon=":material/menu_book:", layout="wide")
+    st.title("Ask the documents", anchor=False)
+    st.caption("Answers quoted from a curated collection, every sentence cited to the paragraph it "
+               "came from — or an honest “The documents don't answer this.”")
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        st.error(f"A setting is invalid: {esc(str(exc))}. Fix the RAG_… environment variable and restart.")
+        return
+    engine = get_engine(settings)
+    if st.session_state.pop("rebuild_requested", False):
+        with st.sidebar:
+            build_ui(engine, rebuild=True)
+    ready = load_ui(engine)
+    query = sidebar_ui(engine, ready)
+    if not ready:
+        return
+    ask_tab, cite_tab, docs_tab = st.tabs(TABS, key="tab", on_change="rerun")
+    if ask_tab.open is not False:
+        typed = st.chat_input("Ask a question about the documents…", key="question",
+                              max_chars=settings.max_question_chars)
+        with ask_tab:
+            ask_ui(engine, query, typed)
+    if cite_tab.open is not False:
+        with cite_tab:
+            lookup_ui(engine)
+    if docs_tab.open is not False:
+        with docs_tab:
+            documents_ui(engine)
+
+
+if __name__ == "__main__":
+    main()

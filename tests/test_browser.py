@@ -1,0 +1,177 @@
+"""End to end: `streamlit run app.py` in a subprocess, driven by a real headless Chromium.
+
+The documents are the seeds plus xss.md, whose paragraphs carry script, img-onerror, svg-onload,
+javascript: and data: payloads; the page must show them as literal text and run none of them.
+Needs the Debian chromium package (/usr/bin/chromium); never `playwright install`.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update"]
+PAYLOADS = ["<script>window.__xss=1</script>", '<img src=x onerror="window.__xss=1">',
+            "[click](javascript:window.__xss=1)", "[x](data:text/html,<script>window.__xss=1</script>)",
+            '<svg onload="window.__xss=1">']
+XSS_DOC = "Zebra pancake security notes\n\nQuinn Tester\n\n" + "\n\n".join(
+    f"The zebra pancake test number {i} shows {p} as plain text." for i, p in enumerate(PAYLOADS, 1)) + "\n"
+
+if not CHROMIUM.exists() and not os.environ.get("CI"):
+    pytest.skip("no /usr/bin/chromium (apt-get install -y chromium); the browser test runs in CI",
+                allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"streamlit exited with code {proc.returncode}"
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not become healthy in {seconds} s")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """The app on a free port, over the seeds plus xss.md, with a fresh index built on first load."""
+    where = tmp_path_factory.mktemp("browser")
+    docs = where / "docs"
+    shutil.copytree(ROOT / "seeds", docs)
+    (docs / "xss.md").write_text(XSS_DOC, encoding="utf-8")
+    port = free_port()
+    env = {**os.environ, "RAG_DOCS": str(docs), "RAG_INDEX": str(where / "index")}
+    log = open(where / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+                             "--server.port", str(port), "--server.headless", "true",
+                             "--server.address", "127.0.0.1"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    from playwright.sync_api import sync_playwright
+    assert CHROMIUM.exists(), "CI must install chromium: apt-get install -y chromium"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.goto(app_url)
+        # the first load builds the index (about 15 s with the real model), then shows the chat box
+        pg.locator("[data-testid=stChatInput] textarea").wait_for(timeout=180_000)
+        yield pg
+        browser.close()
+
+
+def ask(page, question: str, expect: str) -> None:
+    box = page.locator("[data-testid=stChatInput] textarea")
+    box.fill(question)
+    box.press("Enter")
+    page.locator("[data-testid=stChatMessage]").filter(has_text=expect).last.wait_for(timeout=60_000)
+    page.wait_for_timeout(500)    # let the script run finish drawing the source cards
+
+
+def assert_nothing_ran(page) -> None:
+    found = page.evaluate("""() => ({
+        xss: typeof window.__xss,
+        scripts: [...document.querySelectorAll('script')].filter(s => s.textContent.includes('__xss')).length,
+        onerror: document.querySelectorAll('img[onerror], [onerror]').length,
+        onload: document.querySelectorAll('svg[onload], [onload]').length,
+        badLinks: [...document.querySelectorAll('a[href], [src]')].filter(a =>
+            /^\\s*(javascript|data|vbscript):/i.test(a.getAttribute('href') || a.getAttribute('src') || '')).length,
+        jsLinks: document.querySelectorAll('a[href^="javascript:"]').length,
+        dataLinks: document.querySelectorAll('a[href^="data:"]').length,
+    })""")
+    assert found == {"xss": "undefined", "scripts": 0, "onerror": 0, "onload": 0, "badLinks": 0,
+                     "jsLinks": 0, "dataLinks": 0}
+
+
+def screenshot(page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its own container, so grow the viewport to fit."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    height = page.evaluate("() => document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], height + 200)})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ARTIFACTS / name))
+    page.set_viewport_size(size)
+
+
+def test_question_shows_cited_answer_and_sources(page):
+    ask(page, "Who fled Japan?", "fled the country")
+    main = page.locator("[data-testid=stMainBlockContainer]")
+    assert main.get_by_text("fled the country").count() >= 2          # the answer and its source card
+    assert page.get_by_role("heading", name="[1] Monitor, Vol. 6, Issue 223, ¶1").is_visible()
+    marker = page.locator("[data-testid=stChatMessage] a[href^='#src-']").first
+    assert marker.inner_text() == "[1]"
+    assert "Traceback" not in main.inner_text()
+    screenshot(page, "ask.png")
+
+
+def test_hostile_document_text_is_shown_literally_and_runs_nothing(page):
+    ask(page, "What does the zebra pancake test show?", "zebra pancake")
+    text = page.locator("[data-testid=stMainBlockContainer]").inner_text()
+    for payload in PAYLOADS:
+        assert payload in text, payload
+    assert page.get_by_text("<script>window.__xss=1</script>").first.is_visible()
+    assert_nothing_ran(page)
+    screenshot(page, "xss.png")
+
+
+def test_citation_lookup_shows_hostile_document_as_text(page):
+    page.get_by_role("tab", name="Look up a citation").click()
+    box = page.get_by_label("Citation, passage id or author")
+    box.fill("xss")
+    box.press("Enter")
+    page.get_by_role("heading", name='Tester, "Zebra pancake security notes", ¶5').wait_for(timeout=30_000)
+    text = page.locator("[data-testid=stMainBlockContainer]").inner_text()
+    for payload in PAYLOADS:
+        assert payload in text, payload
+    assert_nothing_ran(page)
+    screenshot(page, "lookup.png")
+
+
+def test_documents_tab_shows_hostile_document_as_text(page):
+    page.get_by_role("tab", name="Browse documents").click()
+    select = page.locator("[data-testid=stSelectbox]")
+    select.wait_for(timeout=30_000)
+    select.click()
+    page.keyboard.type("Zebra")
+    page.keyboard.press("Enter")
+    page.get_by_text("The zebra pancake test number 5").wait_for(timeout=30_000)
+    text = page.locator("[data-testid=stMainBlockContainer]").inner_text()
+    for payload in PAYLOADS:
+        assert payload in text, payload
+    assert_nothing_ran(page)
+    screenshot(page, "documents.png")
