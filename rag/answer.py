@@ -21,12 +21,13 @@ NO_ANSWER = "The documents don't answer this."
 class AnswerParams:
     threshold: float = 0.65        # abstain when the best sentence scores below this
     overlap_weight: float = 0.1    # weight of the share of question terms found in the sentence
-    margin: float = 0.15           # further sentences must score within this of the best
+    margin: float = 0.2            # further sentences must score within this of the best
     max_sentences: int = 3
     from_hits: int = 2             # sentences are drawn from the top this-many passages
     unknown_name_penalty: float = 0.15   # per capitalised question word absent from the corpus
     type_penalty: float = 0.3      # a sentence lacking what the question asks for (a number, a date, a name)
     passage_weight: float = 0.2    # weight of the cited passage's own cosine with the question
+    other_passage_margin: float = 0.06   # a sentence from another passage than the best one must be this close
 
 
 def salient_unknown(question: str, vocabulary: frozenset[str], tokenize: Callable[[str], list[str]]) -> list[str]:
@@ -124,7 +125,9 @@ def compose(question: str, qvec: np.ndarray, qtokens: list[str], hits: list[Hit]
     if not cands or best < params.threshold:
         return Answer(question, NO_ANSWER, False, (), tuple(hits), notice, mode)
     cands.sort(key=lambda c: (-c[0], c[1], c[2]))
-    chosen = [c for c in cands if c[0] - penalty >= max(params.threshold, best - params.margin)]
+    top = cands[0][1]
+    chosen = [c for c in cands if c[0] - penalty >= max(params.threshold, best - (
+        params.margin if c[1] == top else min(params.margin, params.other_passage_margin)))]
     chosen = _dedupe(chosen)[:params.max_sentences]
     chosen.sort(key=lambda c: (c[1], c[2]))           # reading order: by passage rank, then position
     sentences = tuple(_cite(c, hits) for c in chosen)

@@ -33,7 +33,10 @@ def lookup(ref: str, documents: list[Document], passages: list[Passage]) -> Look
             return Lookup(ref, tuple(context(p, passages) for p in found))
         return Lookup(ref, (), tuple(p for p in passages if p.doc_id in ids)[:5],
                       f"{docs[0].label} has no ¶{para}; it has ¶1–¶{max(p.para for p in passages if p.doc_id in ids)}")
-    return Lookup(ref, (), suggest(ref, passages), f"no passage matches {ref!r}; closest matches are listed")
+    close = suggest(ref, passages)
+    hint = ("; closest matches are listed" if close
+            else "; try a label such as 'Monitor 5/107, ¶3', a passage id, a file name or an author")
+    return Lookup(ref, (), close, f"no passage matches {ref!r}{hint}")
 
 
 def match_documents(ref: str, documents: list[Document]) -> list[Document]:

@@ -52,6 +52,8 @@ class TorchEmbedder:
         if local:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")   # a local copy must never reach for the hub
         from sentence_transformers import SentenceTransformer  # 5-13 s: imported only when a model is needed
+        from transformers.utils import logging as hf_logging
+        hf_logging.disable_progress_bar()                      # no "Loading weights" bars on the terminal
         try:
             self.model = SentenceTransformer(target, device="cpu")
         except Exception as exc:   # the hub or the folder said no: name the fix
