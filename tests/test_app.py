@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -152,15 +151,13 @@ def test_empty_question_warns_without_crashing(app):
     assert not app.chat_message
 
 
-def test_follow_up_question_is_fast_and_history_is_kept(app):
+def test_follow_up_question_keeps_history(app):
+    # Speed is measured by benchmarks/, not asserted here.
     ask(app, "Who fled Japan?")
-    t0 = time.perf_counter()
     ask(app, "How large was the Japanese loan to Russia?")
-    wall = time.perf_counter() - t0
     assert_clean(app)
     history = app.session_state["history"]
     assert [t.question for t in history] == ["Who fled Japan?", "How large was the Japanese loan to Russia?"]
-    assert history[-1].answer.seconds < 1.0 and wall < 5, (history[-1].answer.seconds, wall)
     assert len(app.chat_message) == 4
     assert app.expander[0].label == "Sources"                     # the older turn's sources fold away
 
