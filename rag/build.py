@@ -166,7 +166,7 @@ def _write(writer: store.Writer, settings: Settings, slots, dim: int, tick) -> s
     writer.add_folder("bm25")
     manifest = {"model": settings.model, "dim": int(dim), "normalized": True, "metric": "inner_product",
                 "context": settings.context, "bm25": _bm25_params(settings),
-                "answer_vectors": settings.answer_vectors,
+                "answer_vectors": settings.answer_vectors, "onnx": _onnx_hashes(settings),
                 "faiss_version": vindex.FAISS_VERSION, "ingest_version": INGEST_VERSION,
                 "passages": len(passages), "sentences": int(len(sents)),
                 "documents": {d.doc_id: {"file": d.file, "sha256": d.sha256,
@@ -175,6 +175,16 @@ def _write(writer: store.Writer, settings: Settings, slots, dim: int, tick) -> s
     name = writer.publish(manifest)
     tick("write", 1, 1)
     return name
+
+
+def _onnx_hashes(settings: Settings) -> dict:
+    """The sha256 of the model's ONNX export files, when an export exists (else {})."""
+    from .embed import onnx_dir_for
+    try:
+        meta = json.loads((onnx_dir_for(settings.index_dir, settings.model) / "export.json").read_text("utf-8"))
+        return dict(meta["sha256"]) if meta.get("model") == settings.model else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _bm25_params(settings: Settings) -> dict:

@@ -93,15 +93,22 @@ class TorchEmbedder:
         return self._encode(texts)
 
 
+def onnx_dir_for(index_dir: Path, model: str) -> Path:
+    """Where the ONNX export of `model` lives: beside the generations, shared by them."""
+    slug = "".join(c if c.isalnum() or c in "._-" else "-" for c in model).strip("-.")[-80:]
+    return Path(index_dir) / "onnx" / (slug or "model")
+
+
 def load_embedder(name: str = DEFAULT_MODEL, backend: str = "auto", onnx_dir: Path | None = None,
                   batch_size: int = 64) -> Embedder:
     """The fastest verified embedder for `name`: the ONNX export in `onnx_dir` when present and
     `backend` allows it, else sentence-transformers."""
-    if backend in ("auto", "onnx") and onnx_dir is not None and onnx_dir.is_dir():
+    if backend in ("auto", "onnx") and onnx_dir is not None:
         from . import onnx_embed
         emb = onnx_embed.try_load(onnx_dir, name)
         if emb is not None:
             return emb
         if backend == "onnx":
-            raise RagError(f"no usable ONNX export of {name!r} in {onnx_dir}; run: python -m rag index --rebuild")
+            raise RagError(f"no usable ONNX export of {name!r} in {onnx_dir}; run: python -m rag index "
+                           "(it exports the model), or use --backend torch")
     return TorchEmbedder(name, batch_size)

@@ -5,6 +5,7 @@ an immutable Snapshot swapped in one assignment, and the embedder serialises its
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -17,10 +18,12 @@ from . import cite as C
 from . import retrieve as R
 from . import store
 from .config import Settings
-from .embed import Embedder, load_embedder
-from .schema import Answer, BadInput, BuildReport, Hit, IndexNotBuilt, Lookup
+from .embed import Embedder, load_embedder, onnx_dir_for
+from .schema import Answer, BadInput, BuildReport, Hit, IndexNotBuilt, Lookup, RagError
 from .snapshot import Snapshot
 from .text import clean
+
+log = logging.getLogger("rag")
 
 
 class Engine:
@@ -53,7 +56,7 @@ class Engine:
                 previous = self.snapshot()
             except Exception:   # a missing or broken index is simply not reused
                 previous = None
-            report = B.build(self.settings, self.embedder, previous, rebuild, progress)
+            report = B.build(self.settings, self._build_embedder, previous, rebuild, progress)
             self._snap = None
             self.snapshot()
             return report
@@ -74,13 +77,48 @@ class Engine:
         except OSError:
             return ""
 
-    def embedder(self) -> Embedder:
+    def embedder(self, quiet: bool = False) -> Embedder:
+        """The query encoder: the verified ONNX export when there is one (no torch), else
+        sentence-transformers, with a one-time notice saying so (unless `quiet`)."""
         if self._embedder is None:
             with self._lock:
                 if self._embedder is None:
-                    onnx_dir = self.settings.index_dir / "onnx"
-                    self._embedder = load_embedder(self.settings.model, self.settings.backend, onnx_dir,
-                                                   self.settings.batch_size)
+                    s = self.settings
+                    emb = load_embedder(s.model, s.backend, onnx_dir_for(s.index_dir, s.model), s.batch_size)
+                    expected = self._manifest_onnx()
+                    if emb.backend == "onnx" and expected and getattr(emb, "fingerprint", "") != expected:
+                        emb = load_embedder(s.model, "torch", None, s.batch_size)
+                        log.warning("the ONNX export does not match the index manifest; using sentence-transformers")
+                    elif emb.backend == "torch" and s.backend == "auto" and not quiet:
+                        log.warning("no verified ONNX export of %s; using sentence-transformers (slower start). "
+                                    "`rag index` creates the export", s.model)
+                    self._embedder = emb
+        return self._embedder
+
+    def _manifest_onnx(self) -> str:
+        try:
+            return (self._snap.manifest.get("onnx") or {}).get("model.onnx", "") if self._snap else ""
+        except AttributeError:
+            return ""
+
+    def _build_embedder(self) -> Embedder:
+        """The encoder for a build. With backend auto and no export yet, the model is exported to
+        ONNX first (checked against sentence-transformers), so this build and every later query
+        run without torch."""
+        emb = self.embedder(quiet=True)
+        if emb.backend != "torch" or self.settings.backend != "auto":
+            return emb
+        from . import onnx_embed
+        from .export import CHECK_TEXTS, export
+        where = onnx_dir_for(self.settings.index_dir, self.settings.model)
+        try:
+            export(emb, where, CHECK_TEXTS)
+        except (RuntimeError, ValueError, RagError) as exc:
+            log.warning("ONNX export failed (%s); using sentence-transformers", exc)
+            return emb
+        fast = onnx_embed.try_load(where, self.settings.model)
+        if fast is not None:
+            self._embedder = fast
         return self._embedder
 
     # -- queries -------------------------------------------------------------------------------

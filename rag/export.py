@@ -12,6 +12,7 @@ import inspect
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,11 @@ from .embed import TorchEmbedder
 from .schema import RagError
 
 OPSET = 17
-MIN_COSINE = 0.9999   # below this the export is not the same model; ORT's fused kernels reach ~0.999999
+# Texts every export is checked on at index time: short and long, padded and not, plain and not.
+CHECK_TEXTS = ["Who fled Japan?", "The weather is lovely today.", "Zebra pancake security notes, ¶5 — “quoted”.",
+               "Japan and Russia agreed on a $1.5 billion loan from the Export-Import Bank in July 1998.",
+               " ".join(["The Kuril Islands dispute has blocked a peace treaty since the Second World War."] * 30)]
+MIN_COSINE = 0.9999   # below this it is not the same model; all-MiniLM-L6-v2 measures 0.9999996
 
 
 class _SentenceEncoder(torch.nn.Module):
@@ -57,6 +62,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o644)   # mkstemp makes 0600; give the files the usual rw-r--r--
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -71,9 +77,31 @@ def _sha256(path: Path) -> str:
 
 
 def _export_graph(encoder: _SentenceEncoder, example: dict[str, torch.Tensor], path: Path) -> None:
+    # Plain matmul-softmax attention: onnxruntime runs it ~20% faster than the traced SDPA kernel
+    # (seed passages, 2 threads: 72 vs 59 per second); the vectors are the same.
+    transformer = encoder.transformer
+    previous = getattr(transformer.config, "_attn_implementation", None) or "eager"
+    switch = previous != "eager" and hasattr(transformer, "set_attn_implementation")
+    if switch:
+        transformer.set_attn_implementation("eager")
+    try:
+        _trace(encoder, example, path)
+    finally:
+        if switch:
+            transformer.set_attn_implementation(previous)
+
+
+def _trace(encoder: _SentenceEncoder, example: dict[str, torch.Tensor], path: Path) -> None:
     names = encoder.input_names
     axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"sentence_embedding": {0: "batch"}}
-    with torch.no_grad():
+    # The tracer warns about Python branches in transformers' mask code; the example has padding so
+    # the traced branch is the general one, and export() checks the graph against torch regardless.
+    # The TorchScript exporter is deprecated since torch 2.9 but gives a one-file opset-17 graph; the
+    # dynamo exporter needs dynamic_shapes and external_data=False and cannot down-convert to 17.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*aten::index.*")
         torch.onnx.export(encoder, tuple(example[n] for n in names), str(path), input_names=names,
                           output_names=["sentence_embedding"], dynamic_axes=axes, opset_version=OPSET,
                           do_constant_folding=True, dynamo=False)
@@ -87,11 +115,12 @@ def _min_cosine(reference: TorchEmbedder, candidate, texts: list[str]) -> float:
     return float(min((want * batched).sum(1).min(), (want * single).sum(1).min()))
 
 
-def export(model_name: str, out_dir: Path, check_texts: list[str]) -> dict:
-    """Export `model_name` into `out_dir` (model.onnx, tokenizer.json, export.json) and verify it.
+def export(model_name: str | TorchEmbedder, out_dir: Path, check_texts: list[str]) -> dict:
+    """Export a model into `out_dir` (model.onnx, tokenizer.json, export.json) and verify it.
 
     Args:
-        model_name: a sentence-transformers name or folder, as rag.embed.TorchEmbedder takes it.
+        model_name: a sentence-transformers name or folder, as rag.embed.TorchEmbedder takes it,
+            or an already loaded TorchEmbedder.
         out_dir: created if missing; files in it are replaced atomically, export.json last.
         check_texts: texts whose ONNX and torch embeddings must agree (cosine >= 0.9999).
     Returns:
@@ -99,7 +128,8 @@ def export(model_name: str, out_dir: Path, check_texts: list[str]) -> dict:
     """
     if not check_texts:
         raise ValueError("export needs at least one check text, e.g. the passages being indexed")
-    reference = TorchEmbedder(model_name)
+    reference = model_name if isinstance(model_name, TorchEmbedder) else TorchEmbedder(model_name)
+    model_name = reference.name
     model = reference.model
     _check_architecture(model)
     transformer = model[0].auto_model.eval()

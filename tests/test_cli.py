@@ -97,3 +97,32 @@ def test_console_script_and_module_entry(real_index):
     out = subprocess.run([sys.executable, "-m", "rag", "ask", "Who fled Japan?", "--json", "--docs", str(SEEDS),
                           "--index", str(real_index)], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and json.loads(out.stdout)["supported"]
+
+
+NO_TORCH = ("import sys, json; from rag.cli import main; code = main(sys.argv[1:]); "
+            "print(json.dumps({'code': code, 'torch': 'torch' in sys.modules, "
+            "'st': 'sentence_transformers' in sys.modules}), file=sys.stderr)")
+
+
+def _ask_in_fresh_process(index):
+    out = subprocess.run([sys.executable, "-c", NO_TORCH, "ask", "Who fled Japan?", "--json", "--docs", str(SEEDS),
+                          "--index", str(index)], capture_output=True, text=True, cwd=ROOT)
+    return json.loads(out.stdout), json.loads(out.stderr.strip().splitlines()[-1]), out.stderr
+
+
+def test_query_path_imports_neither_torch_nor_sentence_transformers(real_index):
+    answer, mods, _ = _ask_in_fresh_process(real_index)
+    assert answer["supported"] and mods == {"code": 0, "torch": False, "st": False}
+
+
+def test_missing_or_tampered_export_falls_back_to_torch_and_says_so(real_index, tmp_path):
+    import shutil
+    index = tmp_path / "index"
+    shutil.copytree(real_index, index)
+    onnx = next((index / "onnx").iterdir()) / "model.onnx"
+    data = bytearray(onnx.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    onnx.write_bytes(bytes(data))
+    answer, mods, err = _ask_in_fresh_process(index)
+    assert answer["supported"] and answer["sentences"][0]["citations"][0] == "003_8f2f016433a13dad:1"
+    assert mods["torch"] and err.count("using sentence-transformers") == 1
