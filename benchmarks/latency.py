@@ -1,0 +1,107 @@
+"""Warm and cold latency against their floors, measured in the same run.
+
+    python benchmarks/latency.py [--index DIR] [--repeats 5] [--cold 7]
+
+Warm floor: encode the question with ONNX Runtime + one FAISS search. Cold floor: a fresh process
+that imports onnxruntime, tokenizers, faiss and numpy, loads the export, encodes and searches.
+Prints medians (p50) and p95 with the ratio to the floor.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag import evaluate  # noqa: E402
+from rag import index as vindex  # noqa: E402
+from rag.config import Settings  # noqa: E402
+from rag.embed import onnx_dir_for  # noqa: E402
+from rag.engine import Engine  # noqa: E402
+
+COLD_FLOOR = """
+import sys, time
+t0 = time.perf_counter()
+import numpy as np, faiss, onnxruntime, tokenizers
+sys.path.insert(0, {root!r})
+from rag import onnx_embed
+emb = onnx_embed.try_load(__import__('pathlib').Path({onnx!r}), {model!r})
+index = faiss.deserialize_index(np.frombuffer(open({faiss!r}, 'rb').read(), dtype=np.uint8))
+q = emb.encode_queries(["Who fled Japan?"])
+print(index.search(q, 5)[1][0][0], time.perf_counter() - t0)
+"""
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def timed(fn, items, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        for it in items:
+            t = time.perf_counter()
+            fn(it)
+            out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def warm(engine: Engine, questions: list[str], repeats: int) -> None:
+    emb, snap = engine.embedder(), engine.snapshot()
+    print(f"encoder: {emb.backend}; {len(snap.passages)} passages; {len(questions)} questions x {repeats}")
+    floor = timed(lambda q: vindex.search(snap.vectors, emb.encode_queries([q])[0], 5), questions, repeats)
+    f50 = statistics.median(floor)
+    print(f"{'floor (encode + faiss)':28} p50 {f50:6.2f} ms  p95 {pct(floor, 95):6.2f} ms")
+    for mode in ("hybrid", "dense", "keyword"):
+        for name, fn in (("search", lambda q: engine.search(q, mode=mode)), ("ask", lambda q: engine.ask(q, mode=mode))):
+            xs = timed(fn, questions, repeats)
+            print(f"{name + ' ' + mode:28} p50 {statistics.median(xs):6.2f} ms  p95 {pct(xs, 95):6.2f} ms"
+                  f"  ({statistics.median(xs) / f50:.2f}x floor)")
+
+
+def run_cold(cmd: list[str], n: int) -> tuple[float, float]:
+    """Median wall seconds and max peak RSS (MB) of a command run n times."""
+    walls, peaks = [], []
+    for _ in range(n):
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        walls.append(time.perf_counter() - t)
+        peaks.append(usage.ru_maxrss / 1024)
+    return statistics.median(walls), max(peaks)
+
+
+def cold(settings: Settings, n: int) -> None:
+    gen = (settings.index_dir / "CURRENT").read_text().strip()
+    floor_src = COLD_FLOOR.format(root=str(ROOT), onnx=str(onnx_dir_for(settings.index_dir, settings.model)),
+                                  model=settings.model, faiss=str(settings.index_dir / gen / "vectors.faiss"))
+    fw, fr = run_cold([sys.executable, "-c", floor_src], n)
+    aw, ar = run_cold([sys.executable, "-m", "rag", "--index", str(settings.index_dir), "ask", "Who fled Japan?"], n)
+    hw, _ = run_cold([sys.executable, "-m", "rag", "--help"], n)
+    print(f"cold floor process      {fw:6.2f} s  peak RSS {fr:6.0f} MB")
+    print(f"cold `rag ask`          {aw:6.2f} s  peak RSS {ar:6.0f} MB  ({aw / fw:.2f}x time, {ar / fr:.2f}x RSS)")
+    print(f"`rag --help`            {hw:6.2f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--index", type=Path, default=ROOT / "index")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--cold", type=int, default=7)
+    args = ap.parse_args()
+    settings = Settings(index_dir=args.index, docs_dir=ROOT / "seeds")
+    engine = Engine.open(settings)
+    questions = [q["question"] for q in evaluate.load_qa()]
+    warm(engine, questions, args.repeats)
+    cold(settings, args.cold)
+
+
+if __name__ == "__main__":
+    main()
