@@ -77,8 +77,9 @@ def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick) -
     parsed = []
     for i, (slot, path, data, doc_id, sha) in enumerate(fresh):
         try:
+            room = {"lead": "lead", "title": "all"}.get(settings.context, "none")
             doc, passages = ingest.parse(path.name, ingest.decode(data, path.name), emb.count_tokens,
-                                         emb.max_tokens, doc_id, sha)
+                                         emb.max_tokens, doc_id, sha, room)
         except ingest.UnsupportedDocument as exc:
             skipped.append((path.name, str(exc)))
             continue
@@ -123,9 +124,10 @@ def _reuse(old: Snapshot, rows: np.ndarray):
 
 def indexed_text(p: Passage, context: str, doc: Document | None) -> str:
     """What the model and BM25 see for a passage: its text, after the title or heading that
-    `context` asks for (see Settings.context)."""
+    `context` asks for (see Settings.context). Every piece of a split first paragraph gets the
+    title; ingest left room for it in the window."""
     title = doc.title if doc else ""
-    head = [title] if title and (context == "title" or context == "lead" and p.para == 1 and p.part <= 1) else []
+    head = [title] if title and (context == "title" or context == "lead" and p.para == 1) else []
     head += [p.section] if context == "section" and p.section else []
     return ". ".join(head + [p.text])
 

@@ -57,7 +57,8 @@ def read_text(path: Path, max_bytes: int) -> str:
 
 
 def parse(file_name: str, source: str, count: Callable[[str], int] | None = None,
-          limit: int = 256, doc_id: str | None = None, sha: str | None = None) -> tuple[Document, list[Passage]]:
+          limit: int = 256, doc_id: str | None = None, sha: str | None = None,
+          title_room: str = "none") -> tuple[Document, list[Passage]]:
     """Split one document's text into its metadata and passages.
 
     Args:
@@ -65,6 +66,8 @@ def parse(file_name: str, source: str, count: Callable[[str], int] | None = None
         source: decoded text (newlines are normalised here; offsets index the normalised text).
         count: tokens in a string, with the model's tokenizer; paragraphs over `limit` are cut.
         doc_id, sha: the document's id and the sha256 of its file (default: from name and text).
+        title_room: "lead" or "all": leave room in the window for the title that will be indexed
+            before the first (or every) paragraph, so title + piece is never truncated.
     """
     source = T.normalize_newlines(source)
     spans = T.blocks(source)
@@ -73,10 +76,12 @@ def parse(file_name: str, source: str, count: Callable[[str], int] | None = None
     sha = sha or hashlib.sha256(source.encode("utf-8")).hexdigest()
     doc = Document(doc_id=doc_id, file=file_name, sha256=sha, label=_label(meta, file_name), **meta)
     passages: list[Passage] = []
+    room = count(doc.title + ". ") - count("") if count and doc.title and title_room != "none" else 0
     for para, (a, b, section) in enumerate(_paragraphs(source, spans), start=1):
         cleaned = T.clean(source[a:b])
         boiler = sum(bool(p.search(cleaned)) for p in _BOILER) >= 2
-        cuts = T.pieces(cleaned, count, limit) if count else [(0, len(cleaned))]
+        window = limit - room if para == 1 or title_room == "all" else limit
+        cuts = T.pieces(cleaned, count, window) if count else [(0, len(cleaned))]
         where = T.clean_map(source[a:b])[1] if len(cuts) > 1 else None
         for part, (x, y) in enumerate(cuts, start=1 if len(cuts) > 1 else 0):
             body = cleaned[x:y]

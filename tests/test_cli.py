@@ -126,3 +126,10 @@ def test_missing_or_tampered_export_falls_back_to_torch_and_says_so(real_index, 
     answer, mods, err = _ask_in_fresh_process(index)
     assert answer["supported"] and answer["sentences"][0]["citations"][0] == "003_8f2f016433a13dad:1"
     assert mods["torch"] and err.count("using sentence-transformers") == 1
+
+
+def test_rag_console_script_is_installed():
+    from pathlib import Path
+    script = Path(sys.executable).parent / "rag"
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "cite" in out.stdout

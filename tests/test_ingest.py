@@ -100,3 +100,13 @@ def test_decode_handles_bom_utf16_cp1252_and_refuses_binary():
     assert ingest.decode("café “quoted”".encode("cp1252"), "a.txt") == "café “quoted”"
     with pytest.raises(ingest.UnsupportedDocument, match="binary"):
         ingest.decode(bytes(range(256)) * 4, "a.txt")
+
+
+def test_title_room_keeps_title_plus_piece_within_the_window():
+    title = "A Fairly Long Title About Bone Density And Vitamin D"
+    source = f"Title: {title}\n\n" + " ".join(f"Finding {i} was observed here." for i in range(40)) + "\n"
+    count = lambda s: len(s.split()) + 2  # noqa: E731
+    _, plain = ingest.parse("a.txt", source, count, 40)
+    _, roomy = ingest.parse("a.txt", source, count, 40, title_room="lead")
+    assert len(roomy) > len(plain)
+    assert all(count(f"{title}. {p.text}") <= 40 for p in roomy)
