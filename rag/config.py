@@ -24,7 +24,7 @@ class Settings:
     fusion: str = "convex"
     rrf_k: int = 60
     dense_weight: float = 0.7      # convex fusion: weight of the normalised dense score
-    candidates: int = 100          # hits taken from each retriever before fusion
+    candidates: int = 100          # hits taken from each retriever before fusion (1000: +0.003 on SciFact train, noise)
     # BM25 (bm25s) and what the dense model sees; both are recorded in the manifest
     stopwords: str = "en"
     bm25_k1: float = 0.9
