@@ -1,0 +1,177 @@
+"""File bytes -> plain text + metadata, per format (.txt/.md, .html/.htm, .pdf). The only module that
+imports pypdf and charset_normalizer. PDFs are parsed in a child process with a time and memory
+limit, so a decompression bomb costs that process, never the app."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+from .schema import RagError
+
+SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+PDF_SECONDS, PDF_MEMORY, PDF_PAGES = 60, 1_000_000_000, 2000
+
+
+class UnsupportedDocument(RagError):
+    """A file that cannot be ingested; the message says why."""
+
+
+@dataclass(frozen=True)
+class Extracted:
+    text: str                           # paragraphs separated by blank lines
+    title: str = ""
+    author: str = ""
+    date: str = ""
+    pages: tuple[int, ...] = ()         # PDF: offset in `text` where each page starts
+
+
+def decode(data: bytes, name: str) -> str:
+    """Bytes -> text: UTF-8 (with or without BOM) or UTF-16 with BOM first, then a detected
+    encoding (charset-normalizer, e.g. Windows-1252). Binary data is refused, never mangled."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise UnsupportedDocument(f"{name}: invalid UTF-16 text; re-save it as UTF-8") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    if b"\x00" in data or sum(b < 9 or 13 < b < 32 for b in data[:4096]) > 8:
+        raise UnsupportedDocument(f"{name}: looks like a binary file, not text")
+    try:
+        return data.decode("cp1252")      # the commonest legacy encoding; strict, so it can fail
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+    best = from_bytes(data).best()
+    if best is None:
+        raise UnsupportedDocument(f"{name}: the text encoding could not be recognised; re-save it as UTF-8")
+    return str(best)
+
+
+def read(name: str, data: bytes) -> Extracted:
+    """Extract one file's text and metadata according to its extension."""
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if suffix in (".txt", ".md"):
+        return Extracted(decode(data, name))
+    if suffix in (".html", ".htm"):
+        return html_text(decode(data, name))
+    if suffix == ".pdf":
+        return pdf_text(data, name)
+    raise UnsupportedDocument(f"{name}: unsupported file type; use {', '.join(SUFFIXES)}")
+
+
+# -- HTML: main text only --------------------------------------------------------------------------
+_SKIP = {"script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "button",
+         "svg", "iframe", "object", "select", "head"}
+_BLOCK = {"p", "div", "section", "article", "main", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
+          "blockquote", "pre", "tr", "table", "br", "hr", "dd", "dt", "figcaption"}
+_VOID = {"br", "hr", "img", "meta", "link", "input", "area", "base", "col", "embed", "source", "track", "wbr"}
+_HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+
+
+class _Html(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, bool]] = []     # (tag, hides its content)
+        self.parts: list[str] = []
+        self.meta: dict[str, str] = {}
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "meta":
+            key = (a.get("name") or a.get("property") or "").lower()
+            if key and a.get("content"):
+                self.meta.setdefault(key, a["content"].strip())
+            return
+        if tag == "time" and a.get("datetime"):
+            self.meta.setdefault("time", a["datetime"])
+        self._in_title = tag == "title"
+        hides = (tag in _SKIP or "hidden" in a or a.get("aria-hidden") == "true"
+                 or bool(_HIDDEN.search(a.get("style", ""))))
+        if tag in _BLOCK:
+            self.parts.append("\n\n")
+        if tag not in _VOID:
+            self.stack.append((tag, hides))
+
+    def handle_endtag(self, tag):
+        self._in_title = False
+        for i in range(len(self.stack) - 1, -1, -1):     # tolerate unclosed tags
+            if self.stack[i][0] == tag:
+                del self.stack[i:]
+                break
+        if tag in _BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data):
+        if self._in_title:
+            self.title += data
+        elif not any(h for _, h in self.stack):
+            self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def html_text(source: str) -> Extracted:
+    """Visible main text of a page (no script, style, navigation or hidden text) and its metadata."""
+    p = _Html()
+    p.feed(source)
+    p.close()
+    text = "\n\n".join(" ".join(b.split()) for b in "".join(p.parts).split("\n\n") if b.strip())
+    m = p.meta
+    title = m.get("og:title") or " ".join(p.title.split())
+    date = m.get("article:published_time") or m.get("date") or m.get("dc.date") or m.get("time", "")
+    return Extracted(text, title, m.get("author", "") or m.get("dc.creator", ""), date[:10])
+
+
+# -- PDF: text layer, in a limited child process ---------------------------------------------------
+def pdf_text(data: bytes, name: str) -> Extracted:
+    """The PDF's text layer page by page. Encrypted, text-less or over-limit files are refused."""
+    try:
+        proc = subprocess.run([sys.executable, "-m", "rag.readers"], input=data, capture_output=True,
+                              timeout=PDF_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise UnsupportedDocument(f"{name}: reading the PDF took over {PDF_SECONDS} s; it was stopped") from None
+    if proc.returncode != 0:
+        why = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["it crashed the reader"]
+        raise UnsupportedDocument(f"{name}: unreadable PDF ({why[0][:200]})")
+    out = json.loads(proc.stdout)
+    if out.get("error"):
+        raise UnsupportedDocument(f"{name}: {out['error']}")
+    pages, starts, text = out["pages"], [], ""
+    for page in pages:
+        starts.append(len(text) + (2 if text else 0))
+        text = f"{text}\n\n{page}" if text else page
+    if not text.strip():
+        raise UnsupportedDocument(f"{name}: the PDF has no text layer (a scan?); run OCR on it first")
+    return Extracted(text, out.get("title", ""), out.get("author", ""), out.get("date", ""), tuple(starts))
+
+
+def _pdf_child() -> None:
+    """Runs as `python -m rag.readers`: PDF bytes on stdin, JSON on stdout, under RLIMIT_AS."""
+    import io
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (PDF_MEMORY, PDF_MEMORY))
+    from pypdf import PdfReader
+    reader = PdfReader(io.BytesIO(sys.stdin.buffer.read()))
+    if reader.is_encrypted:
+        print(json.dumps({"error": "the PDF is encrypted; save an unprotected copy"}))
+        return
+    if len(reader.pages) > PDF_PAGES:
+        print(json.dumps({"error": f"{len(reader.pages)} pages is over the {PDF_PAGES}-page limit"}))
+        return
+    info = reader.metadata or {}
+    pages = [(page.extract_text() or "").strip() for page in reader.pages]
+    date = str(info.get("/CreationDate", "") or "")
+    date = f"{date[2:6]}-{date[6:8]}-{date[8:10]}" if re.match(r"D:\d{8}", date) else ""
+    print(json.dumps({"pages": pages, "title": str(info.get("/Title", "") or ""),
+                      "author": str(info.get("/Author", "") or ""), "date": date}))
+
+
+if __name__ == "__main__":
+    _pdf_child()
