@@ -85,7 +85,10 @@ def _settings(args):
 
 def _engine(args):
     from .engine import Engine
-    return Engine.open(_settings(args), progress=render.Progress(sys.stderr))
+    engine = Engine.open(_settings(args), progress=render.Progress(sys.stderr))
+    if engine.last_build is not None:     # the index was missing and has just been built
+        print(render.report_text(engine.last_build), file=sys.stderr)
+    return engine
 
 
 def cmd_index(args) -> int:

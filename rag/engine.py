@@ -34,6 +34,7 @@ class Engine:
         self._embedder = embedder
         self._snap: Snapshot | None = None
         self._lock = threading.RLock()
+        self.last_build: BuildReport | None = None    # what the most recent build in this process did
 
     # -- index ---------------------------------------------------------------------------------
     @classmethod
@@ -59,6 +60,7 @@ class Engine:
             report = B.build(self.settings, self._build_embedder, previous, rebuild, progress)
             self._snap = None
             self.snapshot()
+            self.last_build = report
             return report
 
     def snapshot(self) -> Snapshot:

@@ -133,3 +133,14 @@ def test_rag_console_script_is_installed():
     script = Path(sys.executable).parent / "rag"
     out = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "cite" in out.stdout
+
+
+def test_first_command_builds_the_index_and_reports_skipped_files(tmp_path, capsys):
+    import shutil
+    docs = tmp_path / "docs"
+    shutil.copytree(SEEDS, docs)
+    (docs / "bad.txt").write_bytes(bytes(range(256)) * 8)
+    code = main(["search", "Kuril", "-k", "2", "--mode", "keyword", "--docs", str(docs), "--index",
+                 str(tmp_path / "ix")])
+    out, err = capsys.readouterr()
+    assert code == 0 and "indexed 5 documents" in err and "skipped bad.txt" in err and "binary" in err
