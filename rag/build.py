@@ -100,11 +100,17 @@ def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick) -
 
 
 def _read(path: Path, limit: int) -> bytes:
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ingest.UnsupportedDocument(f"{path.name}: cannot be read ({exc.strerror})") from None
     if size > limit:
         raise ingest.UnsupportedDocument(f"{path.name}: {size:,} bytes is over the {limit:,}-byte limit "
                                          "(RAG_MAX_FILE_BYTES); split the file or raise the limit")
-    return path.read_bytes()
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ingest.UnsupportedDocument(f"{path.name}: cannot be read ({exc.strerror}); check its permissions") from None
 
 
 def _unique(doc_id: str, seen: set, name: str) -> str:

@@ -58,10 +58,13 @@ def search(index: faiss.Index, query: np.ndarray, k: int,
     Faiss pads with id -1 when fewer than k rows exist; those are dropped here, so callers never
     index a list with -1.
     """
+    q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+    if q.shape[1] != index.d:   # faiss would only assert; say what happened and what to do
+        raise IndexMismatch(f"the question's vector has {q.shape[1]} dimensions but the index holds {index.d}-d "
+                            "vectors: the model changed since the index was built; run: python -m rag index --rebuild")
     k = min(k, index.ntotal if allowed is None else len(allowed))
     if k <= 0:
         return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-    q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
     params = None
     if allowed is not None:
         params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))

@@ -2,7 +2,7 @@
 and checksum-verified reads. Knows nothing of faiss or models; it moves bytes.
 
     index/CURRENT          -> "gen-000007"   (replaced atomically; readers follow it)
-    index/gen-000007/      manifest.json (sha256 of every other file) + the data files
+    index/gen-000007/      manifest.json (sha256 of every other file, and of itself) + the data files
     index/.tmp-gen-000008-<pid>/   a build in progress; removed by the next build if abandoned
 """
 from __future__ import annotations
@@ -14,17 +14,25 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 from .schema import IndexMismatch, IndexNotBuilt, RagError
 
-FORMAT, VERSION = "rag-index", 1
+FORMAT, VERSION = "rag-index", 2   # v2: the manifest carries its own checksum (v1 indexes still load)
 _GEN = re.compile(r"^gen-(\d{6})$")
-KEEP = 2   # generations kept on disk: the live one and the one before it
+SELF = "manifest_sha256"   # a manifest's checksum of its own content (every key but this one)
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def manifest_digest(manifest: dict) -> str:
+    """The checksum of a manifest's content: without it a damaged manifest that is still valid JSON
+    (a changed dimension, stopword list or model name) would describe the verified files wrongly."""
+    body = {k: v for k, v in manifest.items() if k != SELF}
+    return sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8"))
 
 
 def current(index_dir: Path) -> Path:
@@ -54,6 +62,9 @@ def read_verified(gen: Path) -> tuple[dict, dict[str, bytes]]:
     if manifest["version"] > VERSION:
         raise IndexMismatch(f"index format v{manifest['version']} is newer than this program's v{VERSION}; "
                             "upgrade the program or run: python -m rag index --rebuild")
+    if manifest["version"] >= 2 and manifest.get(SELF) != manifest_digest(manifest):
+        raise IndexMismatch(f"{gen.name}/manifest.json failed its checksum (corrupt or edited); "
+                            "run: python -m rag index --rebuild")
     data: dict[str, bytes] = {}
     for name, meta in files.items():
         path = (gen / name).resolve()
@@ -63,7 +74,7 @@ def read_verified(gen: Path) -> tuple[dict, dict[str, bytes]]:
             blob = path.read_bytes()
         except OSError:
             raise IndexMismatch(f"{gen.name}/{name} is missing; run: python -m rag index --rebuild") from None
-        if len(blob) != meta.get("bytes") or sha256(blob) != meta.get("sha256"):
+        if not isinstance(meta, dict) or len(blob) != meta.get("bytes") or sha256(blob) != meta.get("sha256"):
             raise IndexMismatch(f"{gen.name}/{name} failed its checksum (corrupt or from another build); "
                                 "run: python -m rag index --rebuild")
         data[name] = blob
@@ -71,7 +82,9 @@ def read_verified(gen: Path) -> tuple[dict, dict[str, bytes]]:
 
 
 class Writer:
-    """One build: an exclusive lock, a temporary folder, and an atomic publish."""
+    """One build: an exclusive lock, a temporary folder, and an atomic publish. Used as a context
+    manager: on any exit the temporary folder is removed and the lock released, and a failed write
+    (disk full, read-only, permission denied) becomes a RagError naming the index folder."""
 
     def __init__(self, index_dir: Path):
         self.root = index_dir
@@ -79,21 +92,24 @@ class Writer:
             index_dir.mkdir(parents=True, exist_ok=True)
             self._lock = open(index_dir / ".lock", "a+")
         except OSError as exc:
-            raise RagError(f"cannot write to {index_dir}/ ({exc.strerror}); make it writable or "
-                           "choose another place with --index") from None
+            raise cannot_write(index_dir, exc) from None
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._lock.seek(0)
-            pid = self._lock.read().strip() or "?"
+            pid = _holder(self._lock)
             self._lock.close()
             raise RagError(f"index is being built by pid {pid}; wait for it to finish, then retry") from None
-        self._lock.seek(0), self._lock.truncate(), self._lock.write(str(os.getpid())), self._lock.flush()
-        self._clean_abandoned()
-        number = 1 + max([int(m.group(1)) for p in index_dir.iterdir() if (m := _GEN.match(p.name))], default=0)
-        self.name = f"gen-{number:06d}"
-        self.tmp = index_dir / f".tmp-{self.name}-{os.getpid()}"
-        self.tmp.mkdir()
+        self.tmp = None
+        try:
+            self._lock.seek(0), self._lock.truncate(), self._lock.write(str(os.getpid())), self._lock.flush()
+            self._clean_abandoned()
+            number = 1 + max([int(m.group(1)) for p in index_dir.iterdir() if (m := _GEN.match(p.name))], default=0)
+            self.name = f"gen-{number:06d}"
+            self.tmp = index_dir / f".tmp-{self.name}-{os.getpid()}"
+            self.tmp.mkdir()
+        except OSError as exc:
+            self.close()
+            raise cannot_write(index_dir, exc) from None
         self.files: dict[str, dict] = {}
 
     def write(self, name: str, data: bytes) -> None:
@@ -107,20 +123,26 @@ class Writer:
         self.files[name] = {"bytes": len(data), "sha256": sha256(data)}
 
     def add_folder(self, sub: str) -> None:
-        """Record checksums of files a library wrote itself into tmp/sub (fsyncing them)."""
+        """Record checksums of files a library wrote itself into tmp/sub (fsyncing them and the folders)."""
         for path in sorted((self.tmp / sub).rglob("*")):
             if path.is_file():
                 blob = path.read_bytes()
                 with open(path, "rb+") as f:
                     os.fsync(f.fileno())
                 self.files[str(path.relative_to(self.tmp))] = {"bytes": len(blob), "sha256": sha256(blob)}
+            elif path.is_dir():
+                _fsync_dir(path)
+        _fsync_dir(self.tmp / sub)
 
     def publish(self, manifest: dict) -> str:
         """Write the manifest last, then rename the folder and flip CURRENT; returns the generation name."""
         manifest = {"format": FORMAT, "version": VERSION, **manifest, "generation": self.name, "files": self.files}
+        manifest[SELF] = manifest_digest(manifest)
         self.write("manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
         _fsync_dir(self.tmp)
+        previous = _live_name(self.root)
         os.rename(self.tmp, self.root / self.name)
+        _fsync_dir(self.root)   # the new folder is durable before CURRENT may name it
         pointer = self.root / "CURRENT.tmp"
         with open(pointer, "w", encoding="ascii") as f:
             f.write(self.name + "\n")
@@ -128,28 +150,77 @@ class Writer:
             os.fsync(f.fileno())
         os.replace(pointer, self.root / "CURRENT")
         _fsync_dir(self.root)
-        self._drop_old()
+        self._drop_old(keep={self.name, previous})
         return self.name
 
     def close(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)   # a no-op after publish
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)   # a no-op after publish
         self._lock.close()
 
     def __enter__(self) -> "Writer":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, exc, tb) -> None:
         self.close()
+        if isinstance(exc, OSError) and _is_write_failure(exc, self.root):
+            raise cannot_write(self.root, exc) from None
 
     def _clean_abandoned(self) -> None:
         for p in self.root.glob(".tmp-*"):   # we hold the lock, so no other build owns these
             shutil.rmtree(p, ignore_errors=True)
         (self.root / "CURRENT.tmp").unlink(missing_ok=True)
 
-    def _drop_old(self) -> None:
-        gens = sorted(p for p in self.root.iterdir() if _GEN.match(p.name))
-        for old in gens[:-KEEP]:
-            shutil.rmtree(old, ignore_errors=True)
+    def _drop_old(self, keep: set) -> None:
+        """Remove every generation but the new one and the one it replaced (which readers may still be
+        loading); that also removes complete generations whose build died before flipping CURRENT."""
+        for old in self.root.iterdir():
+            if _GEN.match(old.name) and old.name not in keep:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def cannot_write(index_dir: Path, exc: OSError) -> RagError:
+    return RagError(f"cannot write the index in {index_dir}/ ({exc.strerror or exc}); free some space or "
+                    "make it writable, or choose another place with --index")
+
+
+def _is_write_failure(exc: OSError, root: Path) -> bool:
+    """Errors that mean the index folder cannot take the build: always for a full or read-only disk,
+    and for permission errors on a path inside the index folder (not, say, an unreadable document)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
+        return True
+    inside = exc.filename is not None and Path(os.path.abspath(exc.filename)).is_relative_to(os.path.abspath(root))
+    return exc.errno in (errno.EACCES, errno.EPERM) and inside
+
+
+def _holder(lock) -> str:
+    """The pid of the build holding the lock. It writes its pid just after locking, so a build that
+    starts at the same moment may briefly read an empty file or a dead builder's pid: re-read."""
+    pid = ""
+    for _ in range(50):
+        lock.seek(0)
+        pid = lock.read().strip()
+        if pid.isdigit() and _alive(int(pid)):
+            return pid
+        time.sleep(0.01)
+    return pid or "?"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _live_name(index_dir: Path) -> str | None:
+    try:
+        return (index_dir / "CURRENT").read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _fsync_dir(path: Path) -> None:
