@@ -86,7 +86,7 @@ def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick) -
         if passages:
             parsed.append((slot, doc, passages))
         else:
-            skipped.append((path.name, f"{path.name}: no text to index (empty file)"))
+            skipped.append((path.name, f"{path.name}: no text to index (empty, or only whitespace)"))
         if i % 200 == 0 or i == len(fresh) - 1:
             tick("read", i + 1, len(fresh))
     flat = [(doc, p) for _, doc, ps in parsed for p in ps]

@@ -19,11 +19,23 @@ from . import retrieve as R
 from . import store
 from .config import Settings
 from .embed import Embedder, load_embedder, onnx_dir_for
-from .schema import Answer, BadInput, BuildReport, Hit, IndexNotBuilt, Lookup, RagError
+from .schema import Answer, BadInput, BuildReport, Hit, IndexMismatch, IndexNotBuilt, Lookup, RagError
 from .snapshot import Snapshot
 from .text import clean
 
 log = logging.getLogger("rag")
+EMBEDDER_LOADS = 0     # embedders loaded by this process: one per shared engine (the load test counts them)
+_LOADS = threading.Lock()
+
+
+def _loaded(emb: Embedder) -> Embedder:
+    """Count and log (at INFO) one embedder load."""
+    global EMBEDDER_LOADS
+    with _LOADS:
+        EMBEDDER_LOADS += 1
+        n = EMBEDDER_LOADS
+    log.info("loaded the %s embedder for %s (load %d in this process)", emb.backend, emb.name, n)
+    return emb
 
 
 class Engine:
@@ -86,10 +98,11 @@ class Engine:
             with self._lock:
                 if self._embedder is None:
                     s = self.settings
-                    emb = load_embedder(s.model, s.backend, onnx_dir_for(s.index_dir, s.model), s.batch_size)
+                    emb = _loaded(load_embedder(s.model, s.backend, onnx_dir_for(s.index_dir, s.model),
+                                                s.batch_size))
                     expected = self._manifest_onnx()
                     if emb.backend == "onnx" and expected and getattr(emb, "fingerprint", "") != expected:
-                        emb = load_embedder(s.model, "torch", None, s.batch_size)
+                        emb = _loaded(load_embedder(s.model, "torch", None, s.batch_size))
                         log.warning("the ONNX export does not match the index manifest; using sentence-transformers")
                     elif emb.backend == "torch" and s.backend == "auto" and not quiet:
                         log.warning("no verified ONNX export of %s; using sentence-transformers (slower start). "
@@ -120,7 +133,7 @@ class Engine:
             return emb
         fast = onnx_embed.try_load(where, self.settings.model)
         if fast is not None:
-            self._embedder = fast
+            self._embedder = _loaded(fast)
         return self._embedder
 
     # -- queries -------------------------------------------------------------------------------
@@ -138,7 +151,7 @@ class Engine:
         snap = self.snapshot()
         hits, qvec, qtokens = self._search(snap, question, k, mode, docs, answers_only=True)
         if qvec is None:    # keyword mode: the answer still needs the question's vector
-            qvec = self.embedder().encode_queries([question])[0]
+            qvec = self._encode(snap, question)
         unknown = A.salient_unknown(question, snap.lexical.vocabulary(), snap.lexical.tokenize)
         ans = A.compose(question, qvec, qtokens, hits, lambda h: snap.sentences_of(snap.by_id[h.passage.id]),
                         snap.lexical.tokenize, self.answer_params, unknown, mode or self.settings.mode, notice)
@@ -166,12 +179,21 @@ class Engine:
         s.with_(k=k, mode=mode)   # validates both
         allowed = self._allowed(snap, docs, answers_only)
         qtokens = snap.lexical.tokenize(question)
-        qvec = self.embedder().encode_queries([question])[0] if mode != "keyword" else None
+        qvec = self._encode(snap, question) if mode != "keyword" else None
         ranked = R.rank(snap, qvec, qtokens, mode, k, s.candidates, s.fusion, s.rrf_k, s.dense_weight, allowed)
         hits = [Hit(snap.passages[r], float(sc), i + 1, _num(d), _num(lx))
                 for i, (r, sc, d, lx) in enumerate(zip(ranked.rows.tolist(), ranked.scores, ranked.dense,
                                                        ranked.lexical))]
         return hits, qvec, qtokens
+
+    def _encode(self, snap: Snapshot, question: str) -> np.ndarray:
+        """The question's vector, refusing an encoder whose dimension differs from the index's."""
+        emb = self.embedder()
+        if emb.dim != int(snap.manifest.get("dim", emb.dim)):
+            raise IndexMismatch(f"the question's vector has {emb.dim} dimensions but the index holds "
+                                f"{snap.manifest.get('dim')}-d vectors (built with {snap.manifest.get('model')!r}, "
+                                f"encoder {emb.name!r}); run: python -m rag index --rebuild")
+        return emb.encode_queries([question])[0]
 
     def _allowed(self, snap: Snapshot, docs, answers_only: bool) -> np.ndarray | None:
         if not docs and not answers_only:

@@ -35,12 +35,13 @@ def decode(data: bytes, name: str) -> str:
             return data.decode("utf-16")
         except UnicodeDecodeError:
             raise UnsupportedDocument(f"{name}: invalid UTF-16 text; re-save it as UTF-8") from None
+    # NUL or many control bytes mean binary, even when the bytes happen to be valid UTF-8 (all below 0x80)
+    if b"\x00" in data or sum(b < 9 or 13 < b < 32 for b in data[:4096]) > 8:
+        raise UnsupportedDocument(f"{name}: looks like a binary file, not text; only .txt and .md are read")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
-    if b"\x00" in data or sum(b < 9 or 13 < b < 32 for b in data[:4096]) > 8:
-        raise UnsupportedDocument(f"{name}: looks like a binary file, not text; only .txt and .md are read")
     try:
         return data.decode("cp1252")
     except UnicodeDecodeError:
@@ -77,7 +78,8 @@ def parse(file_name: str, source: str, count: Callable[[str], int] | None = None
     doc = Document(doc_id=doc_id, file=file_name, sha256=sha, label=_label(meta, file_name), **meta)
     passages: list[Passage] = []
     room = count(doc.title + ". ") - count("") if count and doc.title and title_room != "none" else 0
-    for para, (a, b, section) in enumerate(_paragraphs(source, spans), start=1):
+    paragraphs = [(a, b, section) for a, b, section in _paragraphs(source, spans) if T.clean(source[a:b])]
+    for para, (a, b, section) in enumerate(paragraphs, start=1):   # (a block of only invisible chars is no text)
         cleaned = T.clean(source[a:b])
         boiler = sum(bool(p.search(cleaned)) for p in _BOILER) >= 2
         window = limit - room if para == 1 or title_room == "all" else limit
@@ -85,7 +87,8 @@ def parse(file_name: str, source: str, count: Callable[[str], int] | None = None
         where = T.clean_map(source[a:b])[1] if len(cuts) > 1 else None
         for part, (x, y) in enumerate(cuts, start=1 if len(cuts) > 1 else 0):
             body = cleaned[x:y]
-            start, end = (a + where[x], a + where[y - 1] + 1) if where else (a, b)
+            start, end = T.source_span(source[a:b], where, x, y) if where else (0, b - a)
+            start, end = a + start, a + end
             pid = f"{doc_id}:{para}" + (f".{part}" if part else "")
             cite = f"{doc.label}, ¶{para}" + (f" (part {part})" if part else "")
             passages.append(Passage(id=pid, doc_id=doc_id, para=para, part=part, text=body, start=start,

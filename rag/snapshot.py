@@ -14,7 +14,7 @@ from . import store
 from .lexical import Lexical
 from .schema import Document, IndexMismatch, Passage
 
-INGEST_VERSION = 2   # bump when parsing changes, so old passages are not reused
+INGEST_VERSION = 3   # bump when parsing changes, so old passages are not reused
 
 
 @dataclass(frozen=True)

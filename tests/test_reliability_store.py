@@ -369,8 +369,6 @@ def test_other_dimension_is_refused_naming_both_dimensions(fake_engine, mode):
         engine.search("Kuril Islands", mode=mode)
 
 
-@pytest.mark.xfail(strict=True, reason="needs Engine to compare the embedder's dim with the manifest's "
-                   "when it loads the embedder (rag/engine.py); see docs/RELIABILITY.md, item 3")
 def test_other_dimension_is_refused_at_start_even_for_keyword_answers(fake_engine):
     engine = Engine(fake_engine.settings, embedder=FakeEmbedder32())
     with pytest.raises(IndexMismatch, match=r"32.*64|64.*32"):
