@@ -175,3 +175,29 @@ def test_documents_tab_shows_hostile_document_as_text(page):
         assert payload in text, payload
     assert_nothing_ran(page)
     screenshot(page, "documents.png")
+
+
+def test_broken_index_shows_a_friendly_error_without_internals(page, app_url, tmp_path_factory):
+    """Publish a corrupt generation under the running server: the page must say what to do and show
+    no traceback, absolute path or library internals."""
+    root = next(p for p in tmp_path_factory.getbasetemp().glob("browser*/index"))
+    live = (root / "CURRENT").read_text().strip()
+    broken = root / "gen-999999"
+    shutil.copytree(root / live, broken)
+    vectors = broken / "vectors.faiss"
+    data = bytearray(vectors.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    vectors.write_bytes(bytes(data))
+    (root / "CURRENT").write_text("gen-999999\n")
+    try:
+        pg = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.goto(app_url)
+        pg.locator("[data-testid=stAlertContentError]").first.wait_for(timeout=60_000)
+        text = pg.locator("body").inner_text()
+        assert "Rebuild index" in text
+        for leak in ("Traceback", "site-packages", "/tmp/", "/work/", "/root/", '.py", line'):
+            assert leak not in text, leak
+        pg.close()
+    finally:
+        (root / "CURRENT").write_text(live + "\n")
+        shutil.rmtree(broken, ignore_errors=True)
