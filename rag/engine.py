@@ -16,7 +16,6 @@ from . import answer as A
 from . import build as B
 from . import cite as C
 from . import retrieve as R
-from . import store
 from .config import Settings
 from .embed import Embedder, load_embedder, onnx_dir_for
 from .schema import Answer, BadInput, BuildReport, Hit, IndexMismatch, IndexNotBuilt, Lookup, RagError
@@ -111,10 +110,8 @@ class Engine:
         return self._embedder
 
     def _manifest_onnx(self) -> str:
-        try:
-            return (self._snap.manifest.get("onnx") or {}).get("model.onnx", "") if self._snap else ""
-        except AttributeError:
-            return ""
+        """The sha256 of model.onnx that the loaded generation was built with ("" if none)."""
+        return (self._snap.manifest.get("onnx") or {}).get("model.onnx", "") if self._snap else ""
 
     def _build_embedder(self) -> Embedder:
         """The encoder for a build. With backend auto and no export yet, the model is exported to
@@ -230,5 +227,3 @@ def _with_time(ans: Answer, seconds: float) -> Answer:
     from dataclasses import replace
     return replace(ans, seconds=seconds)
 
-
-__all__ = ["Engine", "store"]

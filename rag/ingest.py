@@ -1,5 +1,5 @@
 """Files -> Document + Passages: metadata from the file's own first lines, paragraphs with stable ids,
-citation labels and source offsets. `parse` is pure; `read_text` is the thin reader."""
+citation labels and source offsets. `parse` is pure; bytes are decoded by rag.readers."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import text as T
-from .schema import Document, Passage, RagError
+from .readers import UnsupportedDocument, decode  # noqa: F401  (re-exported: build and tests use ingest.*)
+from .schema import Document, Passage
 
 SUFFIXES = (".txt", ".md")
 _HEADER = re.compile(r"^Publication:\s*(?P<publication>.+?)\s+Volume:\s*(?P<volume>\S+)\s+Issue:\s*(?P<issue>\S+)\s*$")
@@ -18,43 +19,10 @@ _BOILER = [re.compile(p, re.I) for p in (
     r"\bunauthori[sz]ed reproduction\b", r"\bsubscrib", r"\bplease contact (us|the)\b", r"\bsite maintenance\b")]
 
 
-class UnsupportedDocument(RagError):
-    """A file that cannot be ingested; the message says why."""
-
-
 def doc_id_for(file_name: str) -> str:
     """Stable, safe document id from a file name: its stem with unsafe characters replaced."""
     stem = Path(file_name).stem
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._") or "doc"
-
-
-def decode(data: bytes, name: str) -> str:
-    """Bytes -> text: UTF-8 (with or without BOM), UTF-16 with BOM, else strict cp1252; binary is refused."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            raise UnsupportedDocument(f"{name}: invalid UTF-16 text; re-save it as UTF-8") from None
-    # NUL or many control bytes mean binary, even when the bytes happen to be valid UTF-8 (all below 0x80)
-    if b"\x00" in data or sum(b < 9 or 13 < b < 32 for b in data[:4096]) > 8:
-        raise UnsupportedDocument(f"{name}: looks like a binary file, not text; only .txt and .md are read")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        raise UnsupportedDocument(f"{name}: not UTF-8 or Windows-1252 text; re-save it as UTF-8") from None
-
-
-def read_text(path: Path, max_bytes: int) -> str:
-    """Read and decode one document file, refusing files over `max_bytes`."""
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise UnsupportedDocument(f"{path.name}: {size:,} bytes is over the {max_bytes:,}-byte limit "
-                                  "(RAG_MAX_FILE_BYTES); split the file or raise the limit")
-    return decode(path.read_bytes(), path.name)
 
 
 def parse(file_name: str, source: str, count: Callable[[str], int] | None = None,

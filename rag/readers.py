@@ -37,12 +37,13 @@ def decode(data: bytes, name: str) -> str:
             return data.decode("utf-16")
         except UnicodeDecodeError:
             raise UnsupportedDocument(f"{name}: invalid UTF-16 text; re-save it as UTF-8") from None
+    # NUL or many control bytes mean binary, even when the bytes happen to be valid UTF-8 (all below 0x80)
+    if b"\x00" in data or sum(b < 9 or 13 < b < 32 for b in data[:4096]) > 8:
+        raise UnsupportedDocument(f"{name}: looks like a binary file, not text")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
-    if b"\x00" in data or sum(b < 9 or 13 < b < 32 for b in data[:4096]) > 8:
-        raise UnsupportedDocument(f"{name}: looks like a binary file, not text")
     try:
         return data.decode("cp1252")      # the commonest legacy encoding; strict, so it can fail
     except UnicodeDecodeError:
