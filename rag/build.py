@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from . import index as vindex
-from . import ingest, store
+from . import ingest, library, readers, store
 from .config import Settings
 from .lexical import Lexical
 from .schema import BadInput, BuildReport, Document, Passage
@@ -22,7 +22,7 @@ Progress = Callable[[str, int, int], None]   # (stage, done, total)
 
 
 def document_files(docs_dir: Path) -> list[Path]:
-    """The documents in a folder: visible .txt/.md files, sorted by name."""
+    """The documents in a folder: visible .txt, .md, .html, .htm and .pdf files, sorted by name."""
     if not docs_dir.is_dir():
         raise BadInput(f"documents folder {docs_dir}/ does not exist; create it or pass --docs DIR")
     return sorted(p for p in docs_dir.iterdir()
@@ -37,8 +37,10 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
     files = document_files(settings.docs_dir)
     old = previous if previous is not None and not rebuild and previous.reusable(settings) else None
     old_docs = {d.file: d for d in old.documents} if old else {}
+    originals = {f: m.get("original", "") for f, m in library.sources(settings.docs_dir).items()}
     with store.Writer(settings.index_dir) as writer:
         slots, skipped, fresh, seen = [], [], [], set()      # slots: (Document, passages, vecs, sents) | None
+        shas: dict[str, str] = {}
         for path in files:
             try:
                 data = _read(path, settings.max_file_bytes)
@@ -46,18 +48,23 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
                 skipped.append((path.name, str(exc)))
                 continue
             sha = hashlib.sha256(data).hexdigest()
+            if sha in shas:
+                skipped.append((path.name, f"{path.name}: same content as {shas[sha]}; not indexed twice"))
+                continue
+            shas[sha] = path.name
             doc_id = _unique(ingest.doc_id_for(path.name), seen, path.name)
             prev = old_docs.get(path.name)
-            if prev is not None and prev.sha256 == sha and prev.doc_id == doc_id:
+            original = originals.get(path.name, "")
+            if prev is not None and prev.sha256 == sha and prev.doc_id == doc_id and prev.original == original:
                 slots.append((prev, *_reuse(old, old.doc_rows.get(doc_id, np.zeros(0, np.int64)))))
             else:
                 slots.append(None)
-                fresh.append((len(slots) - 1, path, data, doc_id, sha))
+                fresh.append((len(slots) - 1, path, data, doc_id, sha, original))
         unchanged = [s[0].file for s in slots if s is not None]
         new, embedded = _ingest_new(settings, get_embedder, fresh, slots, skipped, tick) if fresh else ([], 0)
         slots = [s for s in slots if s is not None]
         if not slots:
-            raise BadInput(f"no documents to index in {settings.docs_dir}/ (add .txt or .md files)"
+            raise BadInput(f"no documents to index in {settings.docs_dir}/ (add .txt, .md, .html or .pdf files)"
                            + "".join(f"\n  skipped {f}: {r}" for f, r in skipped))
         docs = [s[0] for s in slots]
         removed = sorted(set(old_docs) - {d.file for d in docs}) if old else []
@@ -75,11 +82,12 @@ def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick) -
     """Parse new or changed files, embed all their passages in one batched pass, fill their slots."""
     emb = get_embedder()
     parsed = []
-    for i, (slot, path, data, doc_id, sha) in enumerate(fresh):
+    room = {"lead": "lead", "title": "all"}.get(settings.context, "none")
+    for i, (slot, path, data, doc_id, sha, original) in enumerate(fresh):
         try:
-            room = {"lead": "lead", "title": "all"}.get(settings.context, "none")
-            doc, passages = ingest.parse(path.name, ingest.decode(data, path.name), emb.count_tokens,
-                                         emb.max_tokens, doc_id, sha, room)
+            got = readers.read(path.name, data, settings.max_pages, settings.parse_seconds)
+            doc, passages = ingest.parse(path.name, got.text, emb.count_tokens, emb.max_tokens, doc_id, sha,
+                                         room, got, original)
         except ingest.UnsupportedDocument as exc:
             skipped.append((path.name, str(exc)))
             continue

@@ -7,7 +7,8 @@ import re
 
 from .schema import Context, Document, Lookup, Passage
 
-_PARA = re.compile(r"(?:¶|\bpara(?:graph)?\.?|\bp\.?|#)\s*(\d+)\s*$", re.I)
+_PARA = re.compile(r"(?:¶|\bpara(?:graph)?\.?|#)\s*(\d+)\s*$", re.I)
+_PAGE = re.compile(r",?\s*\b(?:p|pg|page)\.?\s*(\d+)\s*,?\s*$", re.I)
 _VOL_ISSUE = re.compile(r"\bvol(?:ume)?\.?\s*(\d+)\s*,?\s*(?:no\.?|issue|iss\.?|#)\s*(\d+)", re.I)
 _SLASH = re.compile(r"(?<![\w/])(\d+)\s*/\s*(\d+)\b")
 
@@ -24,15 +25,22 @@ def lookup(ref: str, documents: list[Document], passages: list[Passage]) -> Look
     if exact:
         return Lookup(ref, tuple(context(p, passages) for p in exact))
     m = _PARA.search(ref)
-    para = int(m.group(1)) if m else None
-    docs = match_documents(ref[:m.start()] if m else ref, documents)
+    para, rest = (int(m.group(1)), ref[:m.start()]) if m else (None, ref)
+    pm = _PAGE.search(rest)
+    page, rest = (int(pm.group(1)), rest[:pm.start()]) if pm else (None, rest)
+    docs = match_documents(rest, documents)
     if docs:
         ids = {d.doc_id for d in docs}
-        found = [p for p in passages if p.doc_id in ids and (para is None or p.para == para)]
+        mine = [p for p in passages if p.doc_id in ids]
+        if page is not None and not any(d.pages for d in docs):
+            page, para = None, para if para is not None else page    # "p. 3" of a text file: ¶3
+        found = _on_page(mine, page, para) if page is not None else [p for p in mine if para in (None, p.para)]
         if found:
             return Lookup(ref, tuple(context(p, passages) for p in found))
-        return Lookup(ref, (), tuple(p for p in passages if p.doc_id in ids)[:5],
-                      f"{docs[0].label} has no ¶{para}; it has ¶1–¶{max(p.para for p in passages if p.doc_id in ids)}")
+        where = f"p. {page}" + (f", ¶{para}" if para else "") if page is not None else f"¶{para}"
+        span = (f"pages 1–{max(d.pages for d in docs)}" if page is not None
+                else f"¶1–¶{max(p.para for p in mine)}")
+        return Lookup(ref, (), tuple(mine)[:5], f"{docs[0].label} has no {where}; it has {span}")
     close = suggest(ref, passages)
     hint = ("; closest matches are listed" if close
             else "; try a label such as 'Monitor 5/107, ¶3', a passage id, a file name or an author")
@@ -51,13 +59,23 @@ def match_documents(ref: str, documents: list[Document]) -> list[Document]:
         hits = [d for d in documents if d.volume == v and d.issue == i]
         pub = ref[:vol_issue.start()].strip(" ,").lower()
         return [d for d in hits if not pub or pub in d.publication.lower() or pub in d.label.lower()] or hits
-    for key in (lambda d: d.doc_id.lower(), lambda d: d.file.lower(), lambda d: d.label.lower()):
+    for key in (lambda d: d.doc_id.lower(), lambda d: d.file.lower(), lambda d: d.label.lower(),
+                lambda d: d.original.lower(), lambda d: d.original.rpartition(".")[0].lower()):
         hits = [d for d in documents if key(d) == low]
         if hits:
             return hits
     words = [w for w in re.findall(r"\w+", low) if len(w) > 2]
     hits = [d for d in documents if d.author and words and all(w in d.author.lower() for w in words)]
     return hits or [d for d in documents if low in d.label.lower() and len(low) >= 4]
+
+
+def _on_page(passages: list[Passage], page: int, para: int | None) -> list[Passage]:
+    """Passages starting on a page; with `para`, only the para-th paragraph counted on that page."""
+    here = [p for p in passages if p.page == page]
+    if para is None:
+        return here
+    order = list(dict.fromkeys(p.para for p in here))
+    return [p for p in here if len(order) >= para and p.para == order[para - 1]]
 
 
 def context(p: Passage, passages: list[Passage]) -> Context:

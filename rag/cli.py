@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 from . import render
+from .cli_docs import COMMANDS as DOC_COMMANDS
 
 
 def _common() -> argparse.ArgumentParser:
@@ -24,6 +25,9 @@ def _query(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", type=int, default=None, help="number of passages (default 5)")
     p.add_argument("--mode", choices=("hybrid", "dense", "keyword"), default=None)
     p.add_argument("--doc", action="append", metavar="DOC", help="only this document (id or file name); repeatable")
+    p.add_argument("--author", action="append", metavar="NAME", help="only documents by this author (part of the name)")
+    p.add_argument("--since", metavar="DATE", help="only documents dated on or after DATE (1999, 1999-03, 1999-03-04)")
+    p.add_argument("--until", metavar="DATE", help="only documents dated on or before DATE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -32,9 +36,8 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="rag", parents=[common], description="Ask questions of a document "
                                   "collection and get answers cited to the paragraph.")
     sub = top.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("index", parents=[common], help="build or update the index")
-    p.add_argument("--rebuild", action="store_true", help="re-embed everything")
-    p.add_argument("--json", action="store_true")
+    from .cli_docs import add_parsers
+    add_parsers(sub, common)
     p = sub.add_parser("search", parents=[common], help="ranked passages for a question")
     p.add_argument("question")
     _query(p)
@@ -44,8 +47,6 @@ def parser() -> argparse.ArgumentParser:
     _query(p)
     p = sub.add_parser("cite", parents=[common], help="look up a citation, passage id, file or author")
     p.add_argument("ref", nargs="+")
-    p.add_argument("--json", action="store_true")
-    p = sub.add_parser("list", parents=[common], help="documents in the index")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("eval", parents=[common], help="quality on the dev QA set (or a BEIR folder)")
     p.add_argument("--dev", metavar="FILE", default=None, help="QA set (default tests/data/dev_qa.jsonl)")
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from .schema import BadInput, RagError   # light: no numpy, no faiss
     try:
+        if args.command in DOC_COMMANDS:
+            return DOC_COMMANDS[args.command](args, _settings(args))
         return COMMANDS[args.command](args)
     except (BadInput, ValueError) as exc:
         return _fail(exc, 2)
@@ -91,17 +94,15 @@ def _engine(args):
     return engine
 
 
-def cmd_index(args) -> int:
-    from .engine import Engine
-    engine = Engine(_settings(args))
-    report = engine.build(rebuild=args.rebuild, progress=render.Progress(sys.stderr))
-    print(json.dumps(render.report_json(report)) if args.json else render.report_text(report))
-    return 0
+def _docs(engine, args) -> list[str] | None:
+    """Document ids chosen by --doc, --author, --since and --until (None: all documents)."""
+    from .filters import select
+    return select(engine.snapshot().documents, args.doc or (), args.author or (), args.since or "", args.until or "")
 
 
 def cmd_search(args) -> int:
     engine = _engine(args)
-    hits = engine.search(args.question, args.k, args.mode, args.doc)
+    hits = engine.search(args.question, args.k, args.mode, _docs(engine, args))
     if args.json:
         labels = {d.doc_id: d.label for d in engine.snapshot().documents}
         print(json.dumps({"question": args.question, "passages": [h.to_json(labels.get(h.passage.doc_id, ""))
@@ -113,6 +114,7 @@ def cmd_search(args) -> int:
 
 def cmd_ask(args) -> int:
     engine = _engine(args)
+    args.docs = _docs(engine, args)
     labels = {d.doc_id: d.label for d in engine.snapshot().documents}
     if args.batch:
         stream = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")
@@ -123,7 +125,7 @@ def cmd_ask(args) -> int:
         return 0
     if args.question is None:
         return _interactive(engine, args)
-    ans = engine.ask(args.question, args.k, args.mode, args.doc)
+    ans = engine.ask(args.question, args.k, args.mode, args.docs)
     if ans.notice:
         print(f"note: {ans.notice}", file=sys.stderr)
     print(json.dumps(ans.to_json(labels), ensure_ascii=False) if args.json else render.answer_text(ans))
@@ -133,7 +135,7 @@ def cmd_ask(args) -> int:
 def _ask_json(engine, question, args, labels) -> dict:
     from .schema import BadInput
     try:
-        return engine.ask(question, args.k, args.mode, args.doc).to_json(labels)
+        return engine.ask(question, args.k, args.mode, args.docs).to_json(labels)
     except BadInput as exc:
         return {"question": question, "error": str(exc)}
 
@@ -149,7 +151,7 @@ def _interactive(engine, args) -> int:
         if not q:
             return 0
         try:
-            print(render.answer_text(engine.ask(q, args.k, args.mode, args.doc)) + "\n")
+            print(render.answer_text(engine.ask(q, args.k, args.mode, args.docs)) + "\n")
         except BadInput as exc:
             print(f"error: {exc}", file=sys.stderr)
 
@@ -159,18 +161,6 @@ def cmd_cite(args) -> int:
     result = engine.cite(" ".join(args.ref))
     print(json.dumps(result.to_json(), ensure_ascii=False) if args.json else render.lookup_text(result))
     return 0 if result.found else 2
-
-
-def cmd_list(args) -> int:
-    engine = _engine(args)
-    snap = engine.snapshot()
-    counts = {d.doc_id: len(snap.doc_rows.get(d.doc_id, ())) for d in snap.documents}
-    if args.json:
-        print(json.dumps([{**d.to_json(), "passages": counts[d.doc_id]} for d in snap.documents], ensure_ascii=False))
-    else:
-        for d in snap.documents:
-            print(f"{d.doc_id}  {counts[d.doc_id]:>3} passages  {d.label}" + (f" — {d.title}" if d.title else ""))
-    return 0
 
 
 def cmd_eval(args) -> int:
@@ -186,5 +176,4 @@ def cmd_eval(args) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "cite": cmd_cite, "list": cmd_list,
-            "eval": cmd_eval}
+COMMANDS = {"search": cmd_search, "ask": cmd_ask, "cite": cmd_cite, "eval": cmd_eval}

@@ -38,7 +38,9 @@ class Settings:
     min_sentence_score: float = 0.65   # abstain below this sentence score (answer.py); see BENCHMARKS.md
     max_question_chars: int = 2000
     # Documents
-    max_file_bytes: int = 20_000_000
+    max_file_bytes: int = 20_000_000   # per file, also the app's upload limit
+    max_pages: int = 2000              # per PDF
+    parse_seconds: float = 60.0        # per PDF parse (a child process, stopped when over)
     batch_size: int = 64
 
     def __post_init__(self) -> None:

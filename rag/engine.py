@@ -8,13 +8,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
 from . import answer as A
 from . import build as B
 from . import cite as C
+from . import filters as F
 from . import retrieve as R
 from .config import Settings
 from .embed import Embedder, load_embedder, onnx_dir_for
@@ -197,18 +197,11 @@ class Engine:
             return None
         rows = np.arange(len(snap.passages))
         if docs:
-            ids = [self._doc_id(snap, d) for d in docs]
+            ids = F.select(snap.documents, names=docs)
             rows = np.concatenate([snap.doc_rows.get(i, np.zeros(0, np.int64)) for i in ids])
         if answers_only:
             rows = np.array([r for r in rows.tolist() if not snap.passages[r].boilerplate], dtype=np.int64)
         return np.sort(rows)
-
-    @staticmethod
-    def _doc_id(snap: Snapshot, name: str) -> str:
-        for d in snap.documents:
-            if name in (d.doc_id, d.file, Path(d.file).stem):
-                return d.doc_id
-        raise BadInput(f"unknown document {name!r}; choose from: " + ", ".join(d.doc_id for d in snap.documents))
 
     def status(self) -> dict:
         snap = self.snapshot()

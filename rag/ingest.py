@@ -2,16 +2,17 @@
 citation labels and source offsets. `parse` is pure; bytes are decoded by rag.readers."""
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from pathlib import Path
 from typing import Callable
 
 from . import text as T
-from .readers import UnsupportedDocument, decode  # noqa: F401  (re-exported: build and tests use ingest.*)
+from .filters import iso_date
+from .readers import SUFFIXES, Extracted, UnsupportedDocument, decode  # noqa: F401  (re-exported)
 from .schema import Document, Passage
 
-SUFFIXES = (".txt", ".md")
 _HEADER = re.compile(r"^Publication:\s*(?P<publication>.+?)\s+Volume:\s*(?P<volume>\S+)\s+Issue:\s*(?P<issue>\S+)\s*$")
 _FIELD = re.compile(r"^(Title|Author|By|Date|Source|Publication):\s*(.+)$", re.I)
 _BOILER = [re.compile(p, re.I) for p in (
@@ -27,7 +28,8 @@ def doc_id_for(file_name: str) -> str:
 
 def parse(file_name: str, source: str, count: Callable[[str], int] | None = None,
           limit: int = 256, doc_id: str | None = None, sha: str | None = None,
-          title_room: str = "none") -> tuple[Document, list[Passage]]:
+          title_room: str = "none", extracted: Extracted | None = None,
+          original: str = "") -> tuple[Document, list[Passage]]:
     """Split one document's text into its metadata and passages.
 
     Args:
@@ -37,13 +39,22 @@ def parse(file_name: str, source: str, count: Callable[[str], int] | None = None
         doc_id, sha: the document's id and the sha256 of its file (default: from name and text).
         title_room: "lead" or "all": leave room in the window for the title that will be indexed
             before the first (or every) paragraph, so title + piece is never truncated.
+        extracted: what rag.readers found in the file (HTML/PDF): its title, author and date win
+            over the first lines'; its page offsets give each passage its page.
+        original: the file's name when it was added (labels use it instead of `file_name`).
     """
     source = T.normalize_newlines(source)
     spans = T.blocks(source)
     meta, spans = _metadata(source, spans)
+    if extracted is not None:
+        meta.update({k: v for k in ("title", "author", "date") if (v := getattr(extracted, k))})
+    pages = extracted.pages if extracted is not None else ()
     doc_id = doc_id or doc_id_for(file_name)
     sha = sha or hashlib.sha256(source.encode("utf-8")).hexdigest()
-    doc = Document(doc_id=doc_id, file=file_name, sha256=sha, label=_label(meta, file_name), **meta)
+    shown = original or file_name
+    doc = Document(doc_id=doc_id, file=file_name, sha256=sha, label=_label(meta, shown),
+                   original=original, pages=len(pages), **meta)
+    on_page: dict[int, int] = {}
     passages: list[Passage] = []
     room = count(doc.title + ". ") - count("") if count and doc.title and title_room != "none" else 0
     paragraphs = [(a, b, section) for a, b, section in _paragraphs(source, spans) if T.clean(source[a:b])]
@@ -51,6 +62,9 @@ def parse(file_name: str, source: str, count: Callable[[str], int] | None = None
         cleaned = T.clean(source[a:b])
         boiler = sum(bool(p.search(cleaned)) for p in _BOILER) >= 2
         window = limit - room if para == 1 or title_room == "all" else limit
+        page = bisect.bisect_right(pages, a) if pages else 0
+        on_page[page] = on_page.get(page, 0) + 1
+        where_cited = f"p. {page}, ¶{on_page[page]}" if page else f"¶{para}"
         cuts = T.pieces(cleaned, count, window) if count else [(0, len(cleaned))]
         where = T.clean_map(source[a:b])[1] if len(cuts) > 1 else None
         for part, (x, y) in enumerate(cuts, start=1 if len(cuts) > 1 else 0):
@@ -58,10 +72,10 @@ def parse(file_name: str, source: str, count: Callable[[str], int] | None = None
             start, end = T.source_span(source[a:b], where, x, y) if where else (0, b - a)
             start, end = a + start, a + end
             pid = f"{doc_id}:{para}" + (f".{part}" if part else "")
-            cite = f"{doc.label}, ¶{para}" + (f" (part {part})" if part else "")
+            cite = f"{doc.label}, {where_cited}" + (f" (part {part})" if part else "")
             passages.append(Passage(id=pid, doc_id=doc_id, para=para, part=part, text=body, start=start,
                                     end=end, citation=cite, section=section, boilerplate=boiler,
-                                    sentences=tuple(T.split_sentences(body))))
+                                    sentences=tuple(T.split_sentences(body)), page=page))
     return doc, passages
 
 
@@ -132,6 +146,8 @@ def _label(meta: dict, file_name: str) -> str:
     short = title.split(":")[0] + "…" if ":" in title else title
     if len(short) > 60:
         short = " ".join(short[:60].split()[:-1]) + "…"
+    date = iso_date(meta.get("date", ""))
+    label = f'"{short}"' if title else file_name
     if title and meta.get("author"):
-        return f'{meta["author"].split()[-1]}, "{short}"'
-    return f'"{short}"' if title else file_name
+        label = f'{meta["author"].split()[-1]}, {label}'
+    return f"{label}, {date}" if date else label

@@ -1,19 +1,16 @@
 """File bytes -> plain text + metadata, per format (.txt/.md, .html/.htm, .pdf). The only module that
-imports pypdf and charset_normalizer. PDFs are parsed in a child process with a time and memory
-limit, so a decompression bomb costs that process, never the app."""
+imports charset_normalizer. PDFs are read by rag.pdf in a child process with a time and memory limit,
+so a decompression bomb costs that process, never the app."""
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
 from .schema import RagError
 
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
-PDF_SECONDS, PDF_MEMORY, PDF_PAGES = 60, 1_000_000_000, 2000
+MAX_PAGES, PARSE_SECONDS = 2000, 60.0      # defaults of Settings.max_pages / parse_seconds
 
 
 class UnsupportedDocument(RagError):
@@ -55,7 +52,7 @@ def decode(data: bytes, name: str) -> str:
     return str(best)
 
 
-def read(name: str, data: bytes) -> Extracted:
+def read(name: str, data: bytes, max_pages: int = MAX_PAGES, seconds: float = PARSE_SECONDS) -> Extracted:
     """Extract one file's text and metadata according to its extension."""
     suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if suffix in (".txt", ".md"):
@@ -63,7 +60,7 @@ def read(name: str, data: bytes) -> Extracted:
     if suffix in (".html", ".htm"):
         return html_text(decode(data, name))
     if suffix == ".pdf":
-        return pdf_text(data, name)
+        return pdf_text(data, name, max_pages, seconds)
     raise UnsupportedDocument(f"{name}: unsupported file type; use {', '.join(SUFFIXES)}")
 
 
@@ -130,49 +127,18 @@ def html_text(source: str) -> Extracted:
     return Extracted(text, title, m.get("author", "") or m.get("dc.creator", ""), date[:10])
 
 
-# -- PDF: text layer, in a limited child process ---------------------------------------------------
-def pdf_text(data: bytes, name: str) -> Extracted:
+# -- PDF: text layer, in a limited child process (rag.pdf) ----------------------------------------
+def pdf_text(data: bytes, name: str, max_pages: int = MAX_PAGES, seconds: float = PARSE_SECONDS) -> Extracted:
     """The PDF's text layer page by page. Encrypted, text-less or over-limit files are refused."""
+    from . import pdf
     try:
-        proc = subprocess.run([sys.executable, "-m", "rag.readers"], input=data, capture_output=True,
-                              timeout=PDF_SECONDS)
-    except subprocess.TimeoutExpired:
-        raise UnsupportedDocument(f"{name}: reading the PDF took over {PDF_SECONDS} s; it was stopped") from None
-    if proc.returncode != 0:
-        why = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["it crashed the reader"]
-        raise UnsupportedDocument(f"{name}: unreadable PDF ({why[0][:200]})")
-    out = json.loads(proc.stdout)
-    if out.get("error"):
-        raise UnsupportedDocument(f"{name}: {out['error']}")
-    pages, starts, text = out["pages"], [], ""
-    for page in pages:
+        got = pdf.read(data, max_pages, seconds)
+    except pdf.PdfRefused as exc:
+        raise UnsupportedDocument(f"{name}: {exc}") from None
+    starts, text = [], ""
+    for page in got.pages:
         starts.append(len(text) + (2 if text else 0))
         text = f"{text}\n\n{page}" if text else page
     if not text.strip():
         raise UnsupportedDocument(f"{name}: the PDF has no text layer (a scan?); run OCR on it first")
-    return Extracted(text, out.get("title", ""), out.get("author", ""), out.get("date", ""), tuple(starts))
-
-
-def _pdf_child() -> None:
-    """Runs as `python -m rag.readers`: PDF bytes on stdin, JSON on stdout, under RLIMIT_AS."""
-    import io
-    import resource
-    resource.setrlimit(resource.RLIMIT_AS, (PDF_MEMORY, PDF_MEMORY))
-    from pypdf import PdfReader
-    reader = PdfReader(io.BytesIO(sys.stdin.buffer.read()))
-    if reader.is_encrypted:
-        print(json.dumps({"error": "the PDF is encrypted; save an unprotected copy"}))
-        return
-    if len(reader.pages) > PDF_PAGES:
-        print(json.dumps({"error": f"{len(reader.pages)} pages is over the {PDF_PAGES}-page limit"}))
-        return
-    info = reader.metadata or {}
-    pages = [(page.extract_text() or "").strip() for page in reader.pages]
-    date = str(info.get("/CreationDate", "") or "")
-    date = f"{date[2:6]}-{date[6:8]}-{date[8:10]}" if re.match(r"D:\d{8}", date) else ""
-    print(json.dumps({"pages": pages, "title": str(info.get("/Title", "") or ""),
-                      "author": str(info.get("/Author", "") or ""), "date": date}))
-
-
-if __name__ == "__main__":
-    _pdf_child()
+    return Extracted(text, got.title, got.author, got.date, tuple(starts))

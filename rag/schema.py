@@ -32,6 +32,8 @@ class Document:
     issue: str = ""
     date: str = ""
     label: str = ""        # how citations name the document, e.g. "Monitor, Vol. 3, Issue 106"
+    original: str = ""     # the name the file had when it was added (display only; never a path)
+    pages: int = 0         # PDF: number of pages
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -44,12 +46,13 @@ class Passage:
     para: int              # paragraph number within the document, 1-based, as cited with ¶
     part: int              # 0 when the paragraph is whole, else 1.. for token-length pieces
     text: str              # cleaned text (whitespace collapsed, markdown emphasis and escapes removed)
-    start: int             # character offsets into the source file's decoded text
+    start: int             # character offsets into the text read from the file (decoded, or extracted from HTML/PDF)
     end: int
     citation: str          # human label, e.g. "Monitor, Vol. 3, Issue 106, ¶2"
     section: str = ""
     boilerplate: bool = False
     sentences: tuple[tuple[int, int], ...] = ()   # sentence spans within `text`
+    page: int = 0          # PDF: the page the paragraph starts on (cited as "p. 4, ¶2", ¶ counted on the page)
 
     def sentence_texts(self) -> list[str]:
         return [self.text[a:b] for a, b in self.sentences]

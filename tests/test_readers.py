@@ -5,31 +5,13 @@ import pytest
 
 from rag import readers
 
+import pdfmaker
+
 
 def make_pdf(pages: list[str], title: str = "Test Report") -> bytes:
-    """A minimal valid PDF with one line of Helvetica text per page (written by hand)."""
-    objs = ["<< /Type /Catalog /Pages 2 0 R >>", None, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    kids = []
-    for text in pages:
-        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
-        objs.append(f"<< /Length {len(stream)} >>\nstream\n{stream.decode('latin-1')}\nendstream")
-        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {len(objs)} 0 R "
-                    "/Resources << /Font << /F1 3 0 R >> >> >>")
-        kids.append(f"{len(objs)} 0 R")
-    objs[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
-    objs.append(f"<< /Title ({title}) /Author (Ada Analyst) /CreationDate (D:20240315120000) >>")
-    out, offsets = io.BytesIO(), []
-    out.write(b"%PDF-1.4\n")
-    for i, body in enumerate(objs, start=1):
-        offsets.append(out.tell())
-        out.write(f"{i} 0 obj\n{body}\nendobj\n".encode("latin-1"))
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode())
-    for off in offsets:
-        out.write(f"{off:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R /Info {len(objs)} 0 R >>\nstartxref\n{xref}\n%%EOF\n"
-              .encode())
-    return out.getvalue()
+    """A PDF with one paragraph per page, made by tests/pdfmaker.py (no PDF library)."""
+    return pdfmaker.make_pdf([[text] for text in pages], {"Title": title, "Author": "Ada Analyst",
+                                                          "CreationDate": "D:20240315120000"})
 
 
 HTML = """<html><head><title>Page title</title><meta name="author" content="Jane Doe">

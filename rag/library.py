@@ -1,0 +1,201 @@
+"""The documents folder as the source of truth: add files (copied in under safe names), remove them,
+and remember each file's original name. Indexing is the build's job; this module only changes files.
+
+`.sources.json` in the folder maps a stored file name to {original, source, added}. Every change is
+a write to a temporary file and an atomic rename, under a lock on the folder.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import unicodedata
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import readers
+from .config import Settings
+from .schema import BadInput, RagError
+
+SIDECAR = ".sources.json"
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+
+
+@dataclass(frozen=True)
+class Added:
+    original: str          # the name as given (display only)
+    file: str = ""         # the stored name inside the documents folder ("" when not stored)
+    status: str = "added"  # added | updated | duplicate | refused
+    detail: str = ""       # the reason, for duplicate and refused
+
+
+def safe_name(original: str) -> str:
+    """A file name that is safe in any folder: no path, no hidden or reserved name, ASCII letters,
+    digits, '_', '-' and '.' only, at most 80 characters, the extension lowercased."""
+    base = unicodedata.normalize("NFKD", original.replace("\\", "/").split("/")[-1])
+    base = "".join(c for c in base if not unicodedata.combining(c))        # é -> e
+    stem, dot, ext = base.rpartition(".")
+    stem, ext = (stem, ext) if dot else (base, "")
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("._-")[:80] or "document"
+    if stem.lower() in _RESERVED:
+        stem = "doc_" + stem
+    ext = re.sub(r"[^a-z0-9]", "", ext.lower())
+    return f"{stem}.{ext}" if ext else stem
+
+
+def collect(paths: list[Path]) -> list[Path]:
+    """Files named, and the supported files inside named folders (recursively, hidden ones skipped)."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in readers.SUFFIXES
+                          and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise BadInput(f"{path} does not exist; give files or folders to add")
+    return out
+
+
+def sources(docs_dir: Path) -> dict[str, dict]:
+    """The stored file -> {original, source, added} map ({} when there is none or it is unreadable)."""
+    try:
+        data = json.loads((docs_dir / SIDECAR).read_text(encoding="utf-8"))
+        return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def add_files(settings: Settings, paths: list[Path]) -> list[Added]:
+    """Copy files into the documents folder. A file re-added from the same place replaces its
+    earlier copy; another file with a taken name gets a new safe name; same content is skipped."""
+    out = []
+    for path in collect(paths):
+        try:
+            data = _read(path, settings.max_file_bytes)
+        except readers.UnsupportedDocument as exc:
+            out.append(Added(path.name, status="refused", detail=str(exc)))
+            continue
+        out.append(store_bytes(settings, path.name, data, source=str(path.resolve())))
+    return out
+
+
+def store_bytes(settings: Settings, original: str, data: bytes, source: str = "", server_name: bool = False,
+                replace_same_name: bool = False) -> Added:
+    """Validate one file (it must parse) and store it. `server_name` names it `upload-<sha>.<ext>`,
+    never from the client's name; `replace_same_name` replaces a document of the same original name."""
+    if len(data) > settings.max_file_bytes:
+        return Added(original, status="refused", detail=f"{original}: {len(data):,} bytes is over the "
+                     f"{settings.max_file_bytes:,}-byte limit per file (RAG_MAX_FILE_BYTES)")
+    name = safe_name(original)
+    ext = "." + name.rpartition(".")[2] if "." in name else ""
+    try:
+        if ext not in readers.SUFFIXES:
+            raise readers.UnsupportedDocument(f"{original}: unsupported file type; use {', '.join(readers.SUFFIXES)}")
+        if not readers.read(name, data, settings.max_pages, settings.parse_seconds).text.strip():
+            raise readers.UnsupportedDocument(f"{original}: no text to index")
+    except readers.UnsupportedDocument as exc:
+        return Added(original, status="refused", detail=str(exc))
+    sha = hashlib.sha256(data).hexdigest()
+    docs_dir = settings.docs_dir
+    with _locked(docs_dir):
+        known = sources(docs_dir)
+        for path in _documents(docs_dir):
+            if path.stat().st_size == len(data) and hashlib.sha256(path.read_bytes()).digest().hex() == sha:
+                shown = known.get(path.name, {}).get("original") or path.name
+                return Added(original, path.name, "duplicate", f"{original}: same content as {shown}; not added twice")
+        old = [f for f, m in known.items() if (source and m.get("source") == source)
+               or (replace_same_name and m.get("original") == original)]
+        old = [f for f in old if (docs_dir / f).is_file()]
+        name = f"upload-{sha[:16]}{ext}" if server_name else (old[0] if old else _free(docs_dir, name))
+        _write_atomic(docs_dir / name, data)
+        for f in old:
+            if f != name:
+                (docs_dir / f).unlink(missing_ok=True)
+                known.pop(f, None)
+        known[name] = {"original": original, "source": source,
+                       "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        _write_atomic(docs_dir / SIDECAR, json.dumps(known, indent=1, ensure_ascii=False).encode("utf-8"))
+    return Added(original, name, "updated" if old else "added")
+
+
+def remove(settings: Settings, names: list[str]) -> list[str]:
+    """Delete documents named by file name, document id or original name; returns the stored names."""
+    docs_dir = settings.docs_dir
+    with _locked(docs_dir):
+        known, files = sources(docs_dir), _documents(docs_dir)
+        chosen = []
+        for name in names:
+            hits = [p.name for p in files if name in _keys(p.name, known)]
+            if not hits:
+                raise BadInput(f"no document named {name!r} in {docs_dir}/; `rag list` shows the names")
+            if len(hits) > 1:
+                raise BadInput(f"{name!r} names {len(hits)} documents ({', '.join(hits)}); use one of those file names")
+            chosen.append(hits[0])
+        for name in chosen:
+            (docs_dir / name).unlink(missing_ok=True)
+            known.pop(name, None)
+        _write_atomic(docs_dir / SIDECAR, json.dumps(known, indent=1, ensure_ascii=False).encode("utf-8"))
+    return chosen
+
+
+def _keys(file: str, known: dict) -> set[str]:
+    from .ingest import doc_id_for
+    original = known.get(file, {}).get("original", "")
+    return {file, Path(file).stem, doc_id_for(file)} | ({original, Path(original).stem} if original else set())
+
+
+def _documents(docs_dir: Path) -> list[Path]:
+    return sorted(p for p in docs_dir.iterdir() if p.is_file() and not p.name.startswith(".")
+                  and p.suffix.lower() in readers.SUFFIXES)
+
+
+def _free(docs_dir: Path, name: str) -> str:
+    stem, dot, ext = name.rpartition(".")
+    stem, ext = (stem, "." + ext) if dot else (name, "")
+    n, out = 1, name
+    while (docs_dir / out).exists() or out.lower() in {p.name.lower() for p in docs_dir.iterdir()}:
+        n += 1
+        out = f"{stem}-{n}{ext}"
+    return out
+
+
+def _read(path: Path, limit: int) -> bytes:
+    try:
+        if path.stat().st_size > limit:
+            raise readers.UnsupportedDocument(f"{path.name}: {path.stat().st_size:,} bytes is over the {limit:,}-byte "
+                                              "limit per file (RAG_MAX_FILE_BYTES)")
+        return path.read_bytes()
+    except OSError as exc:
+        raise readers.UnsupportedDocument(f"{path.name}: cannot be read ({exc.strerror})") from None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.parent / f".tmp-{os.getpid()}-{path.name}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise RagError(f"cannot write to the documents folder {path.parent}/ ({exc.strerror}); "
+                       "free some space or choose a writable folder with --docs DIR") from None
+
+
+@contextmanager
+def _locked(docs_dir: Path):
+    try:
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(docs_dir / ".rag-lock", "a+")
+    except OSError as exc:
+        raise RagError(f"cannot write to the documents folder {docs_dir}/ ({exc.strerror}); "
+                       "choose a writable folder with --docs DIR") from None
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
