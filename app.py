@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from rag import Answer, BadInput, Document, Engine, Hit, IndexNotBuilt, Passage, RagError, Settings
+from rag import filters, library
+from rag.readers import SUFFIXES
 from rag.markup import answer_md, anchor, doc_line, esc, friendly, highlight_md, scrub, spans_in, when
 
 EXAMPLES = ("Who fled Japan?", "How large was the Japanese loan to Russia?",
@@ -33,7 +35,8 @@ def remember(key: str, value) -> None:
 class Query:
     k: int
     mode: str
-    docs: tuple[str, ...]
+    docs: tuple[str, ...]    # document ids chosen by the filters (empty: all)
+    problem: str = ""        # the filters match no document: say so instead of answering
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,9 @@ def sidebar_ui(engine: Engine, ready: bool) -> Query:
         mode = st.radio("Retrieval", list(MODES), format_func=MODES.get, key="mode",
                         index=list(MODES).index(s.mode),
                         help="Hybrid mixes meaning (embeddings) and exact words (BM25); it is the best default.")
-        docs: list[str] = []
+        docs, problem = [], ""
         if ready:
-            docs = doc_filter_ui(engine.snapshot().documents)
+            docs, problem = filters_ui(engine.snapshot().documents)
         st.divider()
         st.header("Index")
         if ready:
@@ -119,15 +122,30 @@ def sidebar_ui(engine: Engine, ready: bool) -> Query:
         st.button("Rebuild index", icon=":material/refresh:", width="stretch",
                   on_click=remember, args=("rebuild_requested", True),
                   help="Re-read every document and re-embed it. Takes about a minute for a few documents.")
-    return Query(k, mode, tuple(docs))
+    return Query(k, mode, tuple(docs), problem)
 
 
-def doc_filter_ui(documents) -> list[str]:
+def filters_ui(documents) -> tuple[list[str], str]:
+    """Document, author and date filters -> (chosen document ids, a warning when none match)."""
     names = {d.doc_id: d.label or d.file for d in documents}
-    if "docs" in st.session_state:     # drop documents that a rebuild removed
-        st.session_state.docs = [d for d in st.session_state.docs if d in names]
-    return st.multiselect("Only these documents", list(names), format_func=names.get, key="docs",
-                          placeholder="All documents")
+    authors = sorted({d.author for d in documents if d.author})
+    years = sorted({filters.iso_date(d.date)[:4] for d in documents if filters.iso_date(d.date)})
+    for key, valid in (("docs", names), ("authors", authors)):     # drop choices a rebuild removed
+        if key in st.session_state:
+            st.session_state[key] = [x for x in st.session_state[key] if x in valid]
+    chosen = st.multiselect("Only these documents", list(names), format_func=names.get, key="docs",
+                            placeholder="All documents")
+    by = st.multiselect("Only these authors", authors, key="authors", placeholder="All authors") if authors else []
+    since = until = ""
+    if len(years) > 1:
+        since, until = st.select_slider("Dated between", years, value=(years[0], years[-1]), key="years")
+        if (since, until) == (years[0], years[-1]):
+            since = until = ""         # the full range: undated documents stay in
+    try:
+        return filters.select(documents, chosen, by, since, until) or [], ""
+    except BadInput as exc:
+        st.warning(esc(str(exc)), icon=":material/filter_alt_off:")
+        return [], "No document matches the filters in the sidebar; widen them to ask."
 
 
 def status_ui(status: dict) -> None:
@@ -140,6 +158,8 @@ def status_ui(status: dict) -> None:
 # -- Ask tab -------------------------------------------------------------------------------------------
 def ask(engine: Engine, question: str, query: Query) -> str:
     """Answer a question into the session's history; returns a warning for unusable input."""
+    if query.problem:
+        return query.problem
     history: list[Turn] = st.session_state.setdefault("history", [])
     turn_id = st.session_state.get("turns", 0) + 1
     try:
@@ -290,24 +310,66 @@ def lookup_missed_ui(res, example: str) -> None:
 
 # -- Documents tab ---------------------------------------------------------------------------------------
 def documents_ui(engine: Engine) -> None:
+    add_documents_ui(engine)
     snap = engine.snapshot()
     counts = {d.doc_id: len(snap.doc_rows.get(d.doc_id, ())) for d in snap.documents}
     rows = [{"Cited as": d.label, "Title": d.title, "Author": d.author, "Publication": d.publication,
-             "Volume": d.volume, "Issue": d.issue, "Date": d.date, "Paragraphs": counts[d.doc_id],
-             "File": d.file} for d in snap.documents]
+             "Volume": d.volume, "Issue": d.issue, "Date": d.date, "Pages": d.pages or "",
+             "Paragraphs": counts[d.doc_id], "Added as": d.original, "File": d.file} for d in snap.documents]
     used = [c for c in rows[0] if any(r[c] for r in rows)]     # hide columns no document fills
     st.dataframe([{c: r[c] for c in used} for r in rows], hide_index=True, width="stretch")
     names = {d.doc_id: d.label or d.file for d in snap.documents}
     doc_id = st.selectbox("Read a document", list(names), format_func=names.get, key="read_doc")
     if doc_id is None:
         return
-    st.caption(esc(doc_line(snap.document(doc_id))))
+    doc = snap.document(doc_id)
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.caption(esc(doc_line(doc)) + (f" · added as {esc(doc.original)}" if doc.original else ""))
+    with right.popover("Remove", icon=":material/delete:", width="stretch"):
+        st.markdown(f"Remove **{esc(doc.label)}** and its {counts[doc_id]} passages? The file is deleted "
+                    "from the documents folder and the index is updated.")
+        st.button("Remove this document", type="primary", key=f"remove-{doc_id}",
+                  on_click=remember, args=("remove_requested", doc.file))
     section = ""
     for p in (q for q in snap.passages if q.doc_id == doc_id):
         if p.section and p.section != section:
             section = p.section
             st.markdown(f"#### {esc(section)}")
         st.markdown(f"**{esc(p.citation)}** {esc(p.text)}")
+
+
+def add_documents_ui(engine: Engine) -> None:
+    """Upload files: checked and stored under server-chosen names, then indexed with a progress bar."""
+    s = engine.settings
+    with st.container(border=True):
+        st.markdown("#### :material/upload_file: Add documents")
+        st.caption(f"{', '.join(SUFFIXES)} files, up to {s.max_file_bytes / 1e6:g} MB and {s.max_pages} pages "
+                   "each. A file with the same name as an earlier upload replaces it; identical files are "
+                   "added once. New documents are searchable by everyone as soon as indexing finishes.")
+        for line in st.session_state.pop("upload_report", []):
+            st.markdown(line)
+        n = st.session_state.get("uploads", 0)
+        files = st.file_uploader("Files to add", type=[x.lstrip(".") for x in SUFFIXES], accept_multiple_files=True,
+                                 key=f"upload-{n}", max_upload_size=max(1, round(s.max_file_bytes / 1e6)))
+        if files and st.button("Add and index", type="primary", icon=":material/add:"):
+            report = []
+            for f in files:                   # the size limit is checked here, on the server
+                got = library.store_bytes(s, f.name, f.getvalue(), server_name=True, replace_same_name=True)
+                report.append(f"{'✓' if got.file and got.status != 'duplicate' else '✗'} "
+                              + esc(f"{got.original}: {got.status}" + (f" — {scrub(got.detail)}" if got.detail else "")))
+            if any(r.startswith("✓") for r in report) and not build_ui(engine, rebuild=False):
+                report.append("✗ The index could not be updated; see the message above.")
+            st.session_state.upload_report, st.session_state.uploads = report, n + 1
+            st.rerun()
+
+
+def remove_document(engine: Engine, file: str) -> None:
+    try:
+        library.remove(engine.settings, [file])
+    except RagError as exc:
+        st.error(friendly(exc))
+        return
+    build_ui(engine, rebuild=False)
 
 
 # -- page ------------------------------------------------------------------------------------------------
@@ -325,6 +387,9 @@ def main() -> None:
     if st.session_state.pop("rebuild_requested", False):
         with st.sidebar:
             build_ui(engine, rebuild=True)
+    if removing := st.session_state.pop("remove_requested", None):
+        with st.sidebar:
+            remove_document(engine, removing)
     ready = load_ui(engine)
     query = sidebar_ui(engine, ready)
     if not ready:

@@ -264,3 +264,63 @@ def test_missing_documents_folder_is_a_friendly_error_without_paths(monkeypatch,
     assert_clean(at)
     assert at.status[0].state == "error"
     assert "no-such-folder/ does not exist" in plain(at.error[0].value)
+
+
+# -- your own documents --------------------------------------------------------------------------------
+@pytest.fixture
+def own(monkeypatch, tmp_path, real_index, fresh_cache):
+    """The app over a private copy of the seeds plus two added documents with author and date."""
+    from pdfmaker import make_pdf
+
+    from rag import library
+    from rag.config import Settings
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    shutil.copytree(SEEDS, docs)
+    shutil.copytree(real_index, index)
+    s = Settings(docs_dir=docs, index_dir=index)
+    library.store_bytes(s, "Report.pdf", make_pdf([["The Quokkavale protocol on kelp surveys was signed."]],
+                                                  {"Title": "Kelp Report", "Author": "Omar Reyes",
+                                                   "CreationDate": "D:19990304"}), server_name=True)
+    library.store_bytes(s, "visit.html", b"<title>Harbour visit</title><meta name=author content='Lena Park'>"
+                        b"<meta name=date content=1997-05-02><p>The Zebrafinch destroyer docked for a kelp festival.</p>",
+                        server_name=True)
+    from rag.engine import Engine
+    assert Engine(s).build().new                    # what `rag add` does after storing the files
+    at = start(monkeypatch, docs, index)
+    assert_clean(at)
+    return at, docs
+
+
+def test_author_and_date_filters_limit_the_passages(own):
+    at, _ = own
+    assert at.sidebar.multiselect(key="authors").options == ["Janet Snyder", "Lena Park", "Omar Reyes"]
+    at.sidebar.multiselect(key="authors").set_value(["Omar Reyes"]).run()
+    assert cards(ask(at, "kelp"))[0].startswith('[1] Reyes, "Kelp Report", 1999-03-04, p. 1, ¶1')
+    assert all("Reyes" in c for c in cards(at))
+    at.sidebar.multiselect(key="authors").set_value([]).run()
+    at.sidebar.select_slider(key="years").set_value(("1997", "1997")).run()
+    before = len(cards(at))
+    latest = cards(ask(at, "kelp"))[before:]
+    assert latest and all("Harbour visit" in c for c in latest), latest
+    at.sidebar.multiselect(key="authors").set_value(["Omar Reyes"]).run()
+    assert "no document matches" in plain(at.sidebar.warning[0].value)
+    ask(at, "kelp")
+    assert "widen them" in plain(at.warning[0].value)
+    assert_clean(at)
+
+
+def test_documents_can_be_removed_from_the_app(own):
+    at, docs = own
+    at.session_state["tab"] = "Browse documents"
+    at.run()
+    table = at.dataframe[0].value
+    assert len(table) == 7 and 'Reyes, "Kelp Report", 1999-03-04' in list(table["Cited as"])
+    doc_id = next(p.stem for p in docs.glob("upload-*.pdf"))      # the server-chosen name
+    at.selectbox(key="read_doc").set_value(doc_id).run()
+    at.button(key=f"remove-{doc_id}").click().run(timeout=120)
+    assert_clean(at)
+    assert len(at.dataframe[0].value) == 6 and not any("Kelp" in o for o in at.selectbox(key="read_doc").options)
+    assert not [p for p in docs.iterdir() if p.suffix == ".pdf"]
+    at.session_state["tab"] = "Ask"
+    at.run()
+    assert not any("Kelp" in c for c in cards(ask(at, "Quokkavale protocol kelp")))

@@ -7,6 +7,7 @@ Needs the Debian chromium package (/usr/bin/chromium); never `playwright install
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -175,6 +176,35 @@ def test_documents_tab_shows_hostile_document_as_text(page):
         assert payload in text, payload
     assert_nothing_ran(page)
     screenshot(page, "documents.png")
+
+
+def test_upload_indexes_documents_for_every_session_and_keeps_names_inert(page, app_url, tmp_path_factory):
+    """Upload a two-page PDF and a text file with a hostile name through the real uploader: both are
+    stored under server-chosen names, indexed with a progress bar, and answerable in a new session."""
+    from pdfmaker import make_pdf
+    docs = next(p for p in tmp_path_factory.getbasetemp().glob("browser*/docs"))
+    report = make_pdf([["The commission opened its session in Sapporo."],
+                       ["On the second day the Quokkavale protocol on kelp surveys was signed."]],
+                      {"Title": "Kelp Commission Report", "Author": "Omar Reyes", "CreationDate": "D:19990304"})
+    hostile = '<img src=x onerror="window.__xss=1">..%2f..%2fnote.txt'
+    page.get_by_role("tab", name="Browse documents").click()
+    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files([
+        {"name": "Report.pdf", "mimeType": "application/pdf", "buffer": report},
+        {"name": hostile, "mimeType": "text/plain", "buffer": b"The Trellisport harbour froze in 1998."}])
+    page.get_by_role("button", name="Add and index").click()
+    page.get_by_text("Report.pdf: added").wait_for(timeout=120_000)
+    page.get_by_text("note.txt: added").wait_for(timeout=5_000)
+    assert_nothing_ran(page)
+    stored = sorted(p.name for p in docs.iterdir() if p.name.startswith("upload-"))
+    assert len(stored) == 2 and all(n.endswith((".pdf", ".txt")) for n in stored), stored
+    screenshot(page, "upload.png")
+    other = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    other.goto(app_url)
+    other.locator("[data-testid=stChatInput] textarea").wait_for(timeout=60_000)
+    ask(other, "What was signed on the second day?", "Quokkavale protocol")
+    assert other.get_by_role("heading", name=re.compile(r'\[1\] Reyes, "Kelp Commission Report", 1999-03-04, '
+                                                        r'p\. 2, ¶1')).is_visible()
+    other.close()
 
 
 def test_broken_index_shows_a_friendly_error_without_internals(page, app_url, tmp_path_factory):
