@@ -34,6 +34,7 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
     """Ingest, embed what changed (in one batched pass), and publish atomically."""
     t0 = time.perf_counter()
     tick = progress or (lambda *a: None)
+    library.ensure(settings)
     files = document_files(settings.docs_dir)
     old = previous if previous is not None and not rebuild and previous.reusable(settings) else None
     old_docs = {d.file: d for d in old.documents} if old else {}

@@ -14,7 +14,7 @@ from .cli_docs import COMMANDS as DOC_COMMANDS
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     S = argparse.SUPPRESS
-    p.add_argument("--docs", metavar="DIR", default=S, help="documents folder (default seeds/, env RAG_DOCS)")
+    p.add_argument("--docs", metavar="DIR", default=S, help="documents folder (default documents/, first made as a copy of seeds/; env RAG_DOCS)")
     p.add_argument("--index", metavar="DIR", default=S, help="index folder (default index/, env RAG_INDEX)")
     p.add_argument("--model", default=S, help="sentence-transformers model name or folder (env RAG_MODEL)")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=S, help="embedding runtime")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_DOCS = Path("documents")   # created on first use as a copy of seeds/, which stays untouched
 MODES = ("hybrid", "dense", "keyword")
 FUSIONS = ("rrf", "convex")
 BACKENDS = ("auto", "onnx", "torch")
@@ -14,7 +15,8 @@ CONTEXTS = ("none", "lead", "title", "section")
 
 @dataclass(frozen=True)
 class Settings:
-    docs_dir: Path = Path("seeds")
+    docs_dir: Path = DEFAULT_DOCS      # the documents folder: the source of truth for the index
+    seed_dir: Path = Path("seeds")     # the default corpus, copied into DEFAULT_DOCS when it is missing
     index_dir: Path = Path("index")
     model: str = DEFAULT_MODEL
     backend: str = "auto"          # auto: ONNX export when present and verified, else sentence-transformers

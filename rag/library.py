@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import readers
-from .config import Settings
+from .config import DEFAULT_DOCS, Settings
 from .schema import BadInput, RagError
 
 SIDECAR = ".sources.json"
@@ -45,6 +46,20 @@ def safe_name(original: str) -> str:
         stem = "doc_" + stem
     ext = re.sub(r"[^a-z0-9]", "", ext.lower())
     return f"{stem}.{ext}" if ext else stem
+
+
+def ensure(settings: Settings) -> None:
+    """On first use, create the default documents folder as a copy of the seed corpus (atomically:
+    a copy under a temporary name, then one rename), so added documents never touch seeds/."""
+    docs, seeds = settings.docs_dir, settings.seed_dir
+    if docs.exists() or docs != DEFAULT_DOCS or not seeds.is_dir():
+        return
+    tmp = docs.parent / f".tmp-{docs.name}-{os.getpid()}"
+    try:
+        shutil.copytree(seeds, tmp, ignore=shutil.ignore_patterns(".*"))
+        os.rename(tmp, docs)
+    except OSError:                          # another process made it first, or no room: say so later
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def collect(paths: list[Path]) -> list[Path]:
@@ -102,6 +117,7 @@ def store_bytes(settings: Settings, original: str, data: bytes, source: str = ""
         return Added(original, status="refused", detail=str(exc))
     sha = hashlib.sha256(data).hexdigest()
     docs_dir = settings.docs_dir
+    ensure(settings)
     with _locked(docs_dir):
         known = sources(docs_dir)
         for path in _documents(docs_dir):
@@ -126,6 +142,7 @@ def store_bytes(settings: Settings, original: str, data: bytes, source: str = ""
 def remove(settings: Settings, names: list[str]) -> list[str]:
     """Delete documents named by file name, document id or original name; returns the stored names."""
     docs_dir = settings.docs_dir
+    ensure(settings)
     with _locked(docs_dir):
         known, files = sources(docs_dir), _documents(docs_dir)
         chosen = []

@@ -197,3 +197,17 @@ def test_readers_paragraphs_from_layout_text():
     assert title_of("Microsoft Word - draft.docx") == "" and title_of(" Island  Report ") == "Island Report"
     ex = readers.read("r.pdf", make_pdf(REPORT))
     assert ex.text.split("\n\n")[2] == REPORT[1][0] and ex.pages == (0, ex.text.index(REPORT[1][0]))
+
+
+def test_default_documents_folder_starts_as_a_copy_of_the_seeds(tmp_path, monkeypatch, fake):
+    """Added documents go to documents/, never into seeds/, which stays the verbatim default corpus."""
+    from conftest import SEEDS
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "seeds").iterdir()}
+    engine = Engine(Settings(model=fake.name), embedder=fake)
+    assert engine.build().documents == 5
+    assert sorted(p.name for p in Path("documents").iterdir()) == sorted(before)
+    assert library.store_bytes(engine.settings, "extra.txt", b"An extra note about Sakhalin.").status == "added"
+    assert engine.build().new == ("extra.txt",)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "seeds").iterdir()} == before
