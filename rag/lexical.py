@@ -34,38 +34,123 @@ def tokenize(text: str, stopwords: str = "en") -> list[str]:
     return _stemmer().stemWords(words) if words else []
 
 
-class Lexical:
-    """A BM25 index whose rows are aligned with the passage list."""
+# Above this many rows the keyword engine is tantivy + exact rescoring (rag.lexical_tantivy), below it
+# bm25s, whose per-query cost grows with the corpus: measured here (docs/BENCHMARKS.md, "Scale"),
+# bm25s takes about as long as tantivy at ~THRESHOLD_NOTE rows and 10x longer at 1M. Small corpora keep bm25s,
+# so their scores and rankings are exactly as before.
+TANTIVY_MIN_ROWS = 50_000
+ENGINES = ("auto", "bm25s", "tantivy")
 
-    def __init__(self, bm25, n: int, stopwords: str = "en"):
-        self.bm25, self.n, self.stopwords = bm25, n, stopwords
+
+class Lexical:
+    """A BM25 index whose rows are aligned with the passage list, behind one interface whatever the
+    engine: `top` for candidates, `score_rows` for the exact scores of given rows."""
+
+    def __init__(self, engine, n: int, stopwords: str = "en"):
+        self.engine, self.n, self.stopwords = engine, n, stopwords
 
     @classmethod
-    def build(cls, texts: list[str], k1: float = 1.2, b: float = 0.75, stopwords: str = "en") -> "Lexical":
-        import bm25s
-        tokens = [tokenize(t, stopwords) or [""] for t in texts]   # bm25s needs a token per row; "" never matches
-        bm25 = bm25s.BM25(k1=k1, b=b)
-        bm25.index(tokens, show_progress=False)
-        return cls(bm25, len(texts), stopwords)
+    def build(cls, texts: list[str], k1: float = 1.2, b: float = 0.75, stopwords: str = "en",
+              engine: str = "auto") -> "Lexical":
+        """Index `texts`; engine "auto" picks bm25s below TANTIVY_MIN_ROWS rows, else tantivy."""
+        if engine not in ENGINES:
+            raise ValueError(f"keyword engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+        tokens = [tokenize(t, stopwords) or [""] for t in texts]   # a token per row; "" never matches
+        if engine == "tantivy" or engine == "auto" and len(texts) >= TANTIVY_MIN_ROWS:
+            from .lexical_tantivy import TantivyEngine
+            return cls(TantivyEngine.build(tokens, k1, b), len(texts), stopwords)
+        return cls(_Bm25s.build(tokens, k1, b), len(texts), stopwords)
 
     def tokenize(self, text: str) -> list[str]:
         return tokenize(text, self.stopwords)
 
     def save(self, folder: Path) -> None:
-        self.bm25.save(str(folder), allow_pickle=False, show_progress=False)
+        self.engine.save(folder)
 
     @classmethod
     def load(cls, folder: Path, n: int, stopwords: str = "en") -> "Lexical":
-        import bm25s
-        bm25 = bm25s.BM25.load(str(folder), mmap=False, allow_pickle=False, show_progress=False)
-        return cls(bm25, n, stopwords)
+        """Load either engine's folder (a tantivy folder has a tantivy/ subfolder)."""
+        if (Path(folder) / "tantivy").is_dir():
+            from .lexical_tantivy import TantivyEngine
+            return cls(TantivyEngine.load(Path(folder)), n, stopwords)
+        return cls(_Bm25s.load(folder), n, stopwords)
 
     def scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 score of every row for already-tokenized query terms (zeros when none is known)."""
+        return self.score_rows(tokens, np.arange(self.n))
+
+    def score_rows(self, tokens: list[str], rows: np.ndarray) -> np.ndarray:
+        """BM25 scores of the given rows (for fusing candidates that only the dense side found)."""
+        if self.n == 0:
+            return np.zeros(len(rows), dtype=np.float32)
+        return self.engine.score_rows(tokens, np.asarray(rows, dtype=np.int64))
+
+    def top(self, tokens: list[str], n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, scores) of the n best rows that share a term with the query, best first, ties by row;
+        only rows in `allowed` when given."""
+        if self.n == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return self.engine.top(tokens, n, allowed)
+
+    def vocabulary(self) -> frozenset[str]:
+        return self.engine.vocabulary()
+
+
+class _Bm25s:
+    """bm25s: scores are precomputed per posting; a query sums its terms' postings over all rows."""
+
+    def __init__(self, bm25):
+        self.bm25, self.n = bm25, int(bm25.scores["num_docs"])
+        self._last: tuple = ((), None)   # the last query's scores: hybrid asks for top, then the union's
+
+    @classmethod
+    def build(cls, tokens: list[list[str]], k1: float, b: float) -> "_Bm25s":
+        import bm25s
+        bm25 = bm25s.BM25(k1=k1, b=b)
+        bm25.index(tokens, show_progress=False)
+        return cls(bm25)
+
+    def save(self, folder: Path) -> None:
+        self.bm25.save(str(folder), allow_pickle=False, show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> "_Bm25s":
+        import bm25s
+        return cls(bm25s.BM25.load(str(folder), mmap=False, allow_pickle=False, show_progress=False))
+
+    def all_scores(self, tokens: list[str]) -> np.ndarray:
+        key, scores = self._last
+        if key == tuple(tokens) and scores is not None:
+            return scores
         ids = self.bm25.get_tokens_ids([t for t in tokens if t])
-        if not ids or self.n == 0:
-            return np.zeros(self.n, dtype=np.float32)
-        return np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)
+        if not ids:
+            scores = np.zeros(self.n, dtype=np.float32)
+        else:
+            scores = np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)
+        self._last = (tuple(tokens), scores)   # one assignment: safe when threads share the engine
+        return scores
+
+    def score_rows(self, tokens: list[str], rows: np.ndarray) -> np.ndarray:
+        return self.all_scores(tokens)[rows]
+
+    def top(self, tokens: list[str], n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.all_scores(tokens)
+        rows = top_n(scores, n, allowed)
+        rows = rows[scores[rows] > 0]          # a row that shares no term with the question is no hit
+        return rows, scores[rows]
 
     def vocabulary(self) -> frozenset[str]:
         return frozenset(self.bm25.vocab_dict)
+
+
+def top_n(scores: np.ndarray, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
+    """Rows of the n highest scores (ties broken by row), skipping rows outside `allowed`."""
+    if allowed is not None:
+        masked = np.full_like(scores, -np.inf)
+        masked[allowed] = scores[allowed]
+        scores = masked
+    n = min(n, len(scores) if allowed is None else len(allowed))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+    return part[np.lexsort((part, -scores[part]))]

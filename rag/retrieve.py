@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import index as vindex
+from .lexical import top_n  # noqa: F401  (re-exported: the pure top-n used by both engines)
 
 
 @dataclass(frozen=True)
@@ -17,19 +18,6 @@ class Ranked:
     scores: np.ndarray      # the fused (or single) score of each row
     dense: np.ndarray       # cosine of each row (nan when dense did not run)
     lexical: np.ndarray     # BM25 of each row (nan when keyword did not run)
-
-
-def top_n(scores: np.ndarray, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
-    """Rows of the n highest scores (ties broken by row), skipping rows outside `allowed`."""
-    if allowed is not None:
-        masked = np.full_like(scores, -np.inf)
-        masked[allowed] = scores[allowed]
-        scores = masked
-    n = min(n, len(scores) if allowed is None else len(allowed))
-    if n <= 0:
-        return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
-    return part[np.lexsort((part, -scores[part]))]
 
 
 def rrf(rank_lists: list[np.ndarray], k: int = 60) -> dict[int, float]:
@@ -60,19 +48,16 @@ def rank(store, qvec: np.ndarray | None, qtokens: list[str], mode: str, k: int, 
     nan = np.full(0, np.nan)
     pool = max(k, candidates)
     if mode == "keyword":
-        lex = store.lexical.scores(qtokens)
-        rows = top_n(lex, k, allowed)
-        rows = rows[lex[rows] > 0]          # a row that shares no term with the question is no hit
-        return Ranked(rows, lex[rows], np.full(len(rows), np.nan), lex[rows])
+        rows, lex = store.lexical.top(qtokens, k, allowed)
+        return Ranked(rows, lex, np.full(len(rows), np.nan), lex)
     d_scores, d_rows = vindex.search(store.vectors, qvec, pool if mode == "hybrid" else k, allowed)
     if mode == "dense":
         return Ranked(d_rows, d_scores, d_scores, np.full(len(d_rows), np.nan))
-    lex = store.lexical.scores(qtokens)
-    l_rows = top_n(lex, pool, allowed)
-    l_rows = l_rows[lex[l_rows] > 0]
+    l_rows, _ = store.lexical.top(qtokens, pool, allowed)
     union = np.union1d(d_rows, l_rows)
     if len(union) == 0:
         return Ranked(union, nan, nan, nan)
+    lex = store.lexical.score_rows(qtokens, union)   # exact BM25 for dense-only candidates too
     dense_of = dict(zip(d_rows.tolist(), d_scores.tolist()))
     missing = [r for r in union.tolist() if r not in dense_of]
     if missing:   # exact cosine for keyword-only candidates, so fusion compares like with like
@@ -83,6 +68,6 @@ def rank(store, qvec: np.ndarray | None, qtokens: list[str], mode: str, k: int, 
         fused_map = rrf([d_rows, l_rows], rrf_k)
         fused = np.array([fused_map[r] for r in union.tolist()], dtype=np.float32)
     else:
-        fused = convex(dense, lex[union], weight)
+        fused = convex(dense, lex, weight)
     order = np.lexsort((union, -fused))[:k]
-    return Ranked(union[order], fused[order], dense[order], lex[union][order])
+    return Ranked(union[order], fused[order], dense[order], lex[order])

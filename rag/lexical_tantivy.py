@@ -1,0 +1,154 @@
+"""Keyword search for large corpora: tantivy finds the candidates (block-max WAND, sublinear in the
+corpus), then exact BM25 with our k1, b and bm25s's formula scores them from a forward index, so
+scores match the small-corpus engine (bm25s) and fusion sees the same numbers. The only module that
+imports tantivy.
+
+Tantivy's own BM25 has fixed k1 1.2, b 0.75 and lossy length norms, so it only proposes: it returns
+OVERFETCH times the wanted rows and the exact scores choose among them.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
+
+import numpy as np
+import tantivy
+
+# Candidates asked of tantivy per wanted row. On SciFact (9,932 passages) and the synthetic 100k
+# corpus, 2x recovers the exact bm25s top 100 in the same order for over 99% of rows (see
+# docs/BENCHMARKS.md, "Scale"); more costs time without changing the fused ranking.
+OVERFETCH = 2
+DENSE_FILTER = 0.25    # an allowed set above this share of rows is applied after search, not inside it
+HEAP_BYTES = 512_000_000
+
+
+def _schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("t", tokenizer_name="whitespace", index_option="freq")   # tokens are ours, pre-made
+    sb.add_unsigned_field("row", fast=True, indexed=True)
+    return sb.build()
+
+
+def forward_index(tokens: list[list[str]]) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(vocabulary, lengths, indptr, term ids, term counts): each row's distinct terms, sorted."""
+    vocab: dict[str, int] = {}
+    flat = np.fromiter((vocab.setdefault(t, len(vocab)) for doc in tokens for t in doc), dtype=np.int64)
+    lengths = np.fromiter((len(doc) for doc in tokens), dtype=np.int64, count=len(tokens))
+    owner = np.repeat(np.arange(len(tokens), dtype=np.int64), lengths)
+    keys, counts = np.unique(owner * max(len(vocab), 1) + flat, return_counts=True)
+    rows, terms = np.divmod(keys, max(len(vocab), 1))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(tokens)))])
+    return vocab, lengths.astype(np.int32), indptr, terms.astype(np.int32), counts.astype(np.uint16)
+
+
+def bm25(qids: np.ndarray, rows: np.ndarray, fwd: dict, idf: np.ndarray, k1: float, b: float) -> np.ndarray:
+    """Exact BM25 (bm25s 'lucene': idf * tf / (tf + k1 (1 - b + b len / avglen))) of `rows` for query
+    term ids `qids` (a repeated term counts again, as in bm25s). Pure numpy."""
+    indptr, terms, tfs, lengths = fwd["indptr"], fwd["terms"], fwd["tfs"], fwd["lengths"]
+    starts, ends = indptr[rows], indptr[rows + 1]
+    counts = ends - starts
+    idx = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+    owner = np.repeat(np.arange(len(rows)), counts)
+    uq, mult = np.unique(qids, return_counts=True)
+    t = terms[idx]
+    hit = np.isin(t, uq)
+    t, owner, tf = t[hit], owner[hit], tfs[idx][hit].astype(np.float64)
+    norm = k1 * ((1 - b) + b * lengths[rows][owner] / fwd["avglen"])
+    part = (idf[t] * (tf / (norm + tf))).astype(np.float32) * mult[np.searchsorted(uq, t)]
+    return np.bincount(owner, weights=part, minlength=len(rows)).astype(np.float32)
+
+
+class TantivyEngine:
+    """Rows are passage rows; `row` is a fast field, so hits map to rows without reading documents."""
+
+    def __init__(self, path: Path, fwd: dict, vocab: list[str], k1: float, b: float):
+        self.path, self.fwd, self.k1, self.b = Path(path), fwd, k1, b
+        self.terms = {t: i for i, t in enumerate(vocab)}
+        self.n = len(fwd["lengths"])
+        df = np.bincount(fwd["terms"], minlength=len(vocab))
+        self.idf = np.log(1 + (self.n - df + 0.5) / (df + 0.5)).astype(np.float32).astype(np.float64)
+        self.index = tantivy.Index.open(str(path))
+        self.searcher, self.schema = self.index.searcher(), _schema()
+
+    @classmethod
+    def build(cls, tokens: list[list[str]], k1: float, b: float) -> "TantivyEngine":
+        tmp = Path(tempfile.mkdtemp(prefix="rag-tantivy-"))
+        (tmp / "tantivy").mkdir()
+        index = tantivy.Index(_schema(), path=str(tmp / "tantivy"))
+        writer = index.writer(heap_size=HEAP_BYTES, num_threads=1)
+        for row, doc in enumerate(tokens):
+            d = tantivy.Document()
+            d.add_text("t", " ".join(doc))
+            d.add_unsigned("row", row)
+            writer.add_document(d)
+        writer.commit()
+        writer.wait_merging_threads()
+        del writer
+        vocab, lengths, indptr, terms, tfs = forward_index(tokens)
+        fwd = {"lengths": lengths, "indptr": indptr, "terms": terms, "tfs": tfs,
+               "avglen": float(lengths.mean()) if len(lengths) else 1.0}
+        engine = cls(tmp / "tantivy", fwd, list(vocab), k1, b)
+        weakref.finalize(engine, shutil.rmtree, tmp, True)
+        return engine
+
+    def save(self, folder: Path) -> None:
+        (folder / "tantivy").mkdir(parents=True, exist_ok=True)
+        for f in self.path.iterdir():
+            if f.is_file() and not f.name.endswith(".lock"):
+                shutil.copyfile(f, folder / "tantivy" / f.name)
+        for name in ("lengths", "indptr", "terms", "tfs"):
+            np.save(folder / f"{name}.npy", self.fwd[name], allow_pickle=False)
+        (folder / "params.json").write_text(json.dumps({"k1": self.k1, "b": self.b}), encoding="utf-8")
+        (folder / "vocab.txt").write_text("\n".join(sorted(self.terms, key=self.terms.get)), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> "TantivyEngine":
+        fwd = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+               for name in ("lengths", "indptr", "terms", "tfs")}
+        fwd["avglen"] = float(np.mean(fwd["lengths"])) if len(fwd["lengths"]) else 1.0
+        vocab = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
+        params = json.loads((folder / "params.json").read_text(encoding="utf-8"))
+        return cls(folder / "tantivy", fwd, vocab, float(params["k1"]), float(params["b"]))
+
+    def ids(self, tokens: list[str]) -> list[int]:
+        return [self.terms[t] for t in tokens if t in self.terms]
+
+    def score_rows(self, tokens: list[str], rows: np.ndarray) -> np.ndarray:
+        qids = np.asarray(self.ids([t for t in tokens if t]), dtype=np.int64)
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(qids) == 0 or len(rows) == 0:
+            return np.zeros(len(rows), dtype=np.float32)
+        return bm25(qids, rows, self.fwd, self.idf, self.k1, self.b)
+
+    def top(self, tokens: list[str], n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The n best rows with a positive score (ties by row), and their exact scores."""
+        known = [t for t in tokens if t and t in self.terms]
+        if not known or n <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        query = tantivy.Query.boolean_query([(tantivy.Occur.Should, tantivy.Query.term_query(
+            self.schema, "t", t, index_option="freq")) for t in dict.fromkeys(known)])
+        mask = None
+        if allowed is not None and len(allowed) < DENSE_FILTER * self.n:   # few rows: filter inside tantivy
+            keep = tantivy.Query.term_set_query(self.schema, "row", [int(r) for r in allowed])
+            query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Must,
+                                                 tantivy.Query.const_score_query(keep, 0.0))])
+        elif allowed is not None:                                           # most rows: filter after
+            mask = np.zeros(self.n, dtype=bool)
+            mask[allowed] = True
+        limit = max(n * OVERFETCH, n + 20)
+        while True:
+            hits = self.searcher.search(query, limit, count=False).hits
+            rows = np.asarray(self.searcher.fast_field_values("row", [a for _, a in hits]), dtype=np.int64)
+            kept = rows if mask is None else rows[mask[rows]]
+            if mask is None or len(kept) >= limit // OVERFETCH or len(hits) < limit:
+                break
+            limit *= 4
+        scores = self.score_rows(known, kept)
+        order = np.lexsort((kept, -scores))[:n]
+        return kept[order], scores[order]
+
+    def vocabulary(self) -> frozenset[str]:
+        return frozenset(self.terms)
