@@ -27,13 +27,24 @@ class Extracted:
 
 
 def decode(data: bytes, name: str) -> str:
-    """Bytes -> text: UTF-8 (with or without BOM) or UTF-16 with BOM first, then a detected
-    encoding (charset-normalizer, e.g. Windows-1252). Binary data is refused, never mangled."""
+    """Bytes -> text: UTF-16 with a BOM (or a Latin-script one without), UTF-8 with or without BOM,
+    then a detected encoding (charset-normalizer, e.g. Windows-1252). Binary data is refused,
+    never mangled."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
             raise UnsupportedDocument(f"{name}: invalid UTF-16 text; re-save it as UTF-8") from None
+    odd, even = data[1::2][:4096], data[0::2][:4096]
+    for zeros, codec in ((odd, "utf-16-le"), (even, "utf-16-be")):    # UTF-16 without a BOM
+        other = even if zeros is odd else odd
+        if len(data) % 2 == 0 and zeros and zeros.count(0) > 0.9 * len(zeros) and b"\x00" not in other:
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError:
+                break
+            if sum(c < " " and c not in "\t\n\r\f" for c in text[:4096]) <= 8:
+                return text
     # NUL or many control bytes mean binary, even when the bytes happen to be valid UTF-8 (all below 0x80)
     if b"\x00" in data or sum(b < 9 or 13 < b < 32 for b in data[:4096]) > 8:
         raise UnsupportedDocument(f"{name}: looks like a binary file, not text")

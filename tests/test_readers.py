@@ -30,7 +30,7 @@ def test_html_keeps_main_text_and_metadata():
         assert junk not in ex.text
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "cp1252"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "cp1252"])
 def test_text_encodings_decode_exactly(encoding):
     sentence = "The minister’s “café” visit cost €1.5 million."
     ex = readers.read("note.txt", sentence.encode(encoding))
