@@ -14,14 +14,14 @@ import json
 import math
 import os
 import re
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from test_browser import ARGS, CHROMIUM, free_port, wait_healthy
+from streamlit_server import serve
+from test_browser import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.load
 
@@ -46,26 +46,10 @@ def server(tmp_path_factory, real_index):
     """`streamlit run app.py` over the seeds and the session's index (already built, so the server
     only loads it), with its log captured."""
     where = tmp_path_factory.mktemp("load")
-    port = free_port()
     env = {**os.environ, "RAG_DOCS": str(ROOT / "seeds"), "RAG_INDEX": str(real_index)}
     log_path = where / "server.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(ROOT / "app.py"), "--server.port", str(port),
-                             "--server.headless", "true", "--server.address", "127.0.0.1",
-                             "--server.fileWatcherType", "none"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, proc)
+    with serve(env, log_path, [sys.executable, "-c", SERVER], ("--server.fileWatcherType", "none")) as (url, proc):
         yield url, proc, log_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 class RssSampler(threading.Thread):

@@ -1,0 +1,54 @@
+"""`streamlit run app.py` in a subprocess on a free port, for the browser and load tests."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"streamlit exited with code {proc.returncode}"
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not become healthy in {seconds} s")
+
+
+@contextmanager
+def serve(env: dict, log_path: Path, launcher: list[str] | None = None, extra: tuple[str, ...] = ()):
+    """Yield (url, process) of a healthy server; stop it on exit. `launcher` replaces
+    `python -m streamlit run` (e.g. a `python -c …` that sets up logging first)."""
+    port = free_port()
+    cmd = (launcher or [sys.executable, "-m", "streamlit", "run"]) + [
+        str(ROOT / "app.py"), "--server.port", str(port), "--server.headless", "true",
+        "--server.address", "127.0.0.1", *extra]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_healthy(url, proc)
+            yield url, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
