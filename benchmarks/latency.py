@@ -3,7 +3,8 @@
     python benchmarks/latency.py [--index DIR] [--repeats 5] [--cold 7]
 
 Warm floor: encode the question with ONNX Runtime + one FAISS search. Cold floor: a fresh process
-that imports onnxruntime, tokenizers, faiss and numpy, loads the export, encodes and searches.
+that imports onnxruntime, tokenizers, faiss and numpy, creates an ONNX Runtime session from the
+export's model.onnx, encodes one question and searches (no rag code, no checks).
 Prints medians (p50) and p95 with the ratio to the floor.
 """
 from __future__ import annotations
@@ -28,13 +29,17 @@ from rag.engine import Engine  # noqa: E402
 COLD_FLOOR = """
 import sys, time
 t0 = time.perf_counter()
-import numpy as np, faiss, onnxruntime, tokenizers
-sys.path.insert(0, {root!r})
-from rag import onnx_embed
-emb = onnx_embed.try_load(__import__('pathlib').Path({onnx!r}), {model!r})
+import numpy as np, faiss, onnxruntime as ort, tokenizers
+opts = ort.SessionOptions()
+opts.intra_op_num_threads = 2
+session = ort.InferenceSession({onnx!r} + "/model.onnx", opts, providers=["CPUExecutionProvider"])
+tok = tokenizers.Tokenizer.from_file({onnx!r} + "/tokenizer.json")
 index = faiss.deserialize_index(np.frombuffer(open({faiss!r}, 'rb').read(), dtype=np.uint8))
-q = emb.encode_queries(["Who fled Japan?"])
-print(index.search(q, 5)[1][0][0], time.perf_counter() - t0)
+e = tok.encode("Who fled Japan?")
+feed = {{"input_ids": np.array([e.ids]), "attention_mask": np.array([e.attention_mask]),
+        "token_type_ids": np.array([e.type_ids])}}
+q = session.run(None, {{i.name: feed[i.name] for i in session.get_inputs()}})[0]
+print(index.search(np.ascontiguousarray(q, dtype=np.float32), 5)[1][0][0], time.perf_counter() - t0)
 """
 
 
@@ -80,10 +85,11 @@ def run_cold(cmd: list[str], n: int) -> tuple[float, float]:
 
 def cold(settings: Settings, n: int) -> None:
     gen = (settings.index_dir / "CURRENT").read_text().strip()
-    floor_src = COLD_FLOOR.format(root=str(ROOT), onnx=str(onnx_dir_for(settings.index_dir, settings.model)),
+    floor_src = COLD_FLOOR.format(onnx=str(onnx_dir_for(settings.index_dir, settings.model)),
                                   model=settings.model, faiss=str(settings.index_dir / gen / "vectors.faiss"))
     fw, fr = run_cold([sys.executable, "-c", floor_src], n)
-    aw, ar = run_cold([sys.executable, "-m", "rag", "--index", str(settings.index_dir), "ask", "Who fled Japan?"], n)
+    aw, ar = run_cold([sys.executable, "-m", "rag", "--docs", str(settings.docs_dir), "--index", str(settings.index_dir),
+                       "ask", "Who fled Japan?"], n)
     hw, _ = run_cold([sys.executable, "-m", "rag", "--help"], n)
     print(f"cold floor process      {fw:6.2f} s  peak RSS {fr:6.0f} MB")
     print(f"cold `rag ask`          {aw:6.2f} s  peak RSS {ar:6.0f} MB  ({aw / fw:.2f}x time, {ar / fr:.2f}x RSS)")

@@ -35,20 +35,33 @@ def runtime_version() -> str:
     return ort.__version__
 
 
-def _read_verified(onnx_dir: Path) -> tuple[dict, dict[str, bytes]] | None:
-    """export.json and the bytes of FILES, or None when anything is missing or a hash differs.
-    The verified bytes are the ones loaded, so a file cannot change between check and use."""
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _read_verified(onnx_dir: Path) -> tuple[dict, dict[str, tuple]] | None:
+    """export.json and a (inode, size, mtime) stamp of each of FILES, or None when anything is
+    missing or a hash differs. Files are hashed in chunks, never held whole in memory (the model is
+    90 MB, and onnxruntime loads it from its path); rag.export replaces files by rename, so a file
+    that still has its stamp after loading is the file that was hashed."""
     try:
         meta = json.loads((onnx_dir / "export.json").read_text(encoding="utf-8"))
-        blobs = {f: (onnx_dir / f).read_bytes() for f in FILES}
+        sums = meta.get("sha256") if isinstance(meta, dict) else None
+        if not isinstance(sums, dict):
+            return None
+        stamps = {}
+        for f in FILES:
+            stamps[f] = _stamp(onnx_dir / f)
+            digest = hashlib.sha256()
+            with open(onnx_dir / f, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+            if digest.hexdigest() != sums.get(f) or _stamp(onnx_dir / f) != stamps[f]:
+                return None
     except (OSError, ValueError):
         return None
-    sums = meta.get("sha256") if isinstance(meta, dict) else None
-    if not isinstance(sums, dict):
-        return None
-    if any(hashlib.sha256(blob).hexdigest() != sums.get(f) for f, blob in blobs.items()):
-        return None
-    return meta, blobs
+    return meta, stamps
 
 
 def verify_files(onnx_dir: Path) -> bool:
@@ -74,13 +87,13 @@ class OnnxEmbedder:
 
     backend = "onnx"
 
-    def __init__(self, onnx_dir: Path, meta: dict, blobs: dict[str, bytes] | None = None,
+    def __init__(self, onnx_dir: Path, meta: dict, stamps: dict[str, tuple] | None = None,
                  batch_size: int = BATCH_SIZE, threads: int = INTRA_OP_THREADS):
-        blobs = blobs or {f: (Path(onnx_dir) / f).read_bytes() for f in FILES}
+        onnx_dir = Path(onnx_dir)
         self.name, self.dim, self.max_tokens = str(meta["model"]), int(meta["dim"]), int(meta["max_tokens"])
         self.batch_size = batch_size
         self.fingerprint = str(meta.get("sha256", {}).get("model.onnx", ""))   # recorded in the manifest
-        spec = blobs["tokenizer.json"].decode("utf-8")
+        spec = (onnx_dir / "tokenizer.json").read_text(encoding="utf-8")
         self._counter = Tokenizer.from_str(spec)    # whole text: count_tokens must see past the window
         self._counter.no_truncation()
         self._counter.no_padding()
@@ -91,7 +104,9 @@ class OnnxEmbedder:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(blobs["model.onnx"], opts, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(str(onnx_dir / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+        if stamps and any(_stamp(onnx_dir / f) != stamps[f] for f in FILES):
+            raise ValueError("the export changed while it was being loaded")
         self._inputs = [i.name for i in self._session.get_inputs()]
         unknown = [n for n in self._inputs if n not in _FIELDS]
         if unknown:
