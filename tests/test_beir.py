@@ -1,4 +1,5 @@
 """BEIR evaluation: loading, hand-computed metrics, and the product path on a tiny fixture."""
+import random
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,31 @@ def test_evaluate_runs_the_product_path_and_caches(tmp_path, fake):
     assert r["ndcg@10"] > 0.9 and r["recall@10"] == pytest.approx(5 / 6, abs=1e-3)   # q2: d2 shares no term with its query
     again = beir.evaluate(s, TINY, "test", "keyword", tmp_path / "cache", embedder=fake)
     assert again["embedded"] == 0 and again["ndcg@10"] == r["ndcg@10"]
+
+
+def test_metrics_agree_with_ranx_on_random_runs():
+    """Our nDCG@10 / Recall@10 / Recall@100 / MRR@10 against ranx (the trec_eval definitions),
+    on graded qrels with zero grades, short and empty runs, and the tiny fixture."""
+    ranx = pytest.importorskip("ranx")
+    rng = random.Random(7)
+    docs = [f"d{i}" for i in range(150)]
+    cases = [beir.load(TINY, "test")[2]]
+    runs = [{"q1": ["d1", "d2"], "q2": ["d2", "d4", "d3"], "q3": ["d1"]}]
+    qrels: dict = {}
+    run: dict = {}
+    for q in range(40):
+        judged = rng.sample(docs, rng.randint(1, 12))
+        qrels[f"q{q}"] = {d: rng.choice([1, 1, 2, 0]) for d in judged}
+        qrels[f"q{q}"][judged[0]] = rng.randint(1, 2)        # every query has a relevant document
+        if q % 10:                                           # one query in ten has no results
+            run[f"q{q}"] = rng.sample(docs, rng.choice([3, 10, 50, 120]))
+    cases.append(qrels)
+    runs.append(run)
+    names = ["ndcg@10", "recall@10", "recall@100", "mrr@10"]
+    for qr, rn in zip(cases, runs):
+        theirs = ranx.evaluate(ranx.Qrels(qr), ranx.Run({q: {d: 1000.0 - i for i, d in enumerate(ds)}
+                                                         for q, ds in rn.items() if ds}),
+                               names, make_comparable=True)
+        ours = beir.metrics(rn, qr)
+        for name in names:
+            assert ours[name] == pytest.approx(float(theirs[name]), abs=1e-4), name
