@@ -92,6 +92,11 @@ class Lexical:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return self.engine.top(tokens, n, allowed)
 
+    def ceiling(self, tokens: list[str]) -> float:
+        """The least upper bound of a row's BM25 score for these query terms: the sum of their idf
+        (a repeated term counts again, as in scoring), approached as each term's frequency grows."""
+        return self.engine.ceiling(tokens) if self.n else 0.0
+
     def vocabulary(self) -> frozenset[str]:
         return self.engine.vocabulary()
 
@@ -138,6 +143,10 @@ class _Bm25s:
         rows = top_n(scores, n, allowed)
         rows = rows[scores[rows] > 0]          # a row that shares no term with the question is no hit
         return rows, scores[rows]
+
+    def ceiling(self, tokens: list[str]) -> float:
+        df = np.diff(self.bm25.scores["indptr"])[self.bm25.get_tokens_ids([t for t in tokens if t])]
+        return float(np.log(1 + (self.n - df + 0.5) / (df + 0.5)).sum())    # bm25s "lucene" idf
 
     def vocabulary(self) -> frozenset[str]:
         return frozenset(self.bm25.vocab_dict)

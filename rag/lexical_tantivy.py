@@ -116,6 +116,9 @@ class TantivyEngine:
     def ids(self, tokens: list[str]) -> list[int]:
         return [self.terms[t] for t in tokens if t in self.terms]
 
+    def ceiling(self, tokens: list[str]) -> float:
+        return float(self.idf[self.ids([t for t in tokens if t])].sum())
+
     def score_rows(self, tokens: list[str], rows: np.ndarray) -> np.ndarray:
         qids = np.asarray(self.ids([t for t in tokens if t]), dtype=np.int64)
         rows = np.asarray(rows, dtype=np.int64)

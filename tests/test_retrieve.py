@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from rag import retrieve as R
 
@@ -22,3 +23,25 @@ def test_convex_normalises_each_side():
     out = R.convex(dense, lex, 0.5)
     assert np.allclose(out, [0.5 * 0 + 0.5 * 1.0, 0.5 * 0.5 + 0, 0.5 * 1 + 0.5 * 0.5])
     assert np.allclose(R.convex(dense, np.zeros(3, np.float32), 1.0), [0, 0.5, 1])
+
+
+def test_bounded_uses_fixed_scales_so_other_candidates_do_not_matter():
+    dense = np.array([0.2, 0.5, 0.8], dtype=np.float32)
+    lex = np.array([4.0, 0.0, 2.0], dtype=np.float32)
+    out = R.bounded(dense, lex, 0.5, 8.0)
+    assert np.allclose(out, [0.5 * 0.2 + 0.25, 0.25, 0.4 + 0.125])
+    assert np.allclose(R.bounded(dense[1:], lex[1:], 0.5, 8.0), out[1:])    # unlike min-max
+    assert np.allclose(R.bounded(dense, lex, 0.5, 0.0), 0.5 * dense)
+
+
+def test_bm25_ceiling_bounds_every_score_and_agrees_across_engines():
+    from rag.lexical import Lexical
+    texts = ["vitamin d deficiency and bone loss", "bone bone bone density", "sleep and memory", "vitamin c"]
+    q = ["vitamin", "bone", "bone", "unknown"]
+    small, large = Lexical.build(texts, 0.9, 0.4, engine="bm25s"), Lexical.build(texts, 0.9, 0.4, engine="tantivy")
+    for lex in (small, large):
+        tokens = [t for w in q for t in lex.tokenize(w)]
+        assert 0 < lex.scores(tokens).max() < lex.ceiling(tokens)
+        assert lex.ceiling([]) == 0.0
+    tokens = small.tokenize("vitamin bone bone")
+    assert small.ceiling(tokens) == pytest.approx(large.ceiling(tokens), rel=1e-5)
