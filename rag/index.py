@@ -6,20 +6,28 @@ float16-stored vectors, which keeps every vector (reconstructable to within floa
 """
 from __future__ import annotations
 
+import os
+
 import faiss
 import numpy as np
 
 from .schema import IndexMismatch
 
 FAISS_VERSION = faiss.__version__
+# One question is one search: OpenMP threads only add a barrier, which cost 15 ms per exact search of
+# 10k rows (0.6 ms with one thread) while another process kept the second core busy. So searches run
+# on one thread and builds, which do parallelise, on all cores. OpenMP's thread count is a per-thread
+# setting, so it is set in the calling thread each time (any server thread may search).
+BUILD_THREADS = os.cpu_count() or 1
 
-# Exact search costs ~0.11 ms per 1,000 rows per question here (1.2 ms at 10k, 11 ms at 100k, 131 ms
-# at 1M); HNSW answers in 0.1-0.3 ms at 100k. At 50k rows exact search takes ~6 ms, more than
-# encoding the question, so from there the index is approximate (docs/BENCHMARKS.md, "Scale").
+# Exact search of one question, measured on real-structured MiniLM vectors (docs/BENCHMARKS.md,
+# "Scale"): 0.63 ms at 10k rows, 1.6 ms at 25k, 3.3 ms at 50k, 12 ms at 100k, ~130 ms at 1M; HNSW
+# 0.5-0.9 ms over the same range at recall@10 >= 0.998. Below 50k exact search costs about as much
+# as encoding the question and needs no graph build (7.6 s at 50k), so it stays, bit-for-bit as before.
 ANN_MIN_ROWS = 50_000
-# HNSW, measured on real-structured MiniLM vectors (docs/BENCHMARKS.md): M 32, efConstruction 80;
-# efSearch 128 gives recall@10 0.987 at 100k and RECALL_1M at 1M against exact search.
-HNSW_M, EF_CONSTRUCTION, EF_SEARCH = 32, 80, 128
+# HNSW: M 32 and efConstruction 160 (80 gave recall@10 0.947 at 1M with efSearch 384 and 0.961
+# with 512; 160 gives 0.970 at 384, 1.0 ms). efSearch 384 keeps recall@10 >= 0.95 at 1M.
+HNSW_M, EF_CONSTRUCTION, EF_SEARCH = 32, 160, 384
 
 
 def build(vectors: np.ndarray, ann_min_rows: int = ANN_MIN_ROWS) -> faiss.Index:
@@ -32,7 +40,11 @@ def build(vectors: np.ndarray, ann_min_rows: int = ANN_MIN_ROWS) -> faiss.Index:
         index.hnsw.efConstruction, index.hnsw.efSearch = EF_CONSTRUCTION, EF_SEARCH
         index.train(vectors[:1])   # fp16 needs no statistics
     if len(vectors):
-        index.add(vectors)
+        faiss.omp_set_num_threads(BUILD_THREADS)
+        try:
+            index.add(vectors)
+        finally:
+            faiss.omp_set_num_threads(1)   # this thread's later searches
     return index
 
 
@@ -77,6 +89,7 @@ def search(index: faiss.Index, query: np.ndarray, k: int,
     Faiss pads with id -1 when fewer than k rows exist; those are dropped here, so callers never
     index a list with -1.
     """
+    faiss.omp_set_num_threads(1)
     q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
     if q.shape[1] != index.d:   # faiss would only assert; say what happened and what to do
         raise IndexMismatch(f"the question's vector has {q.shape[1]} dimensions but the index holds {index.d}-d "
