@@ -6,6 +6,7 @@ an immutable Snapshot swapped in one assignment, and the embedder serialises its
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -46,6 +47,7 @@ class Engine:
         self._snap: Snapshot | None = None
         self._lock = threading.RLock()
         self.last_build: BuildReport | None = None    # what the most recent build in this process did
+        self._current: tuple = (None, "")            # (stat stamp of CURRENT, the name it held)
 
     # -- index ---------------------------------------------------------------------------------
     @classmethod
@@ -85,8 +87,15 @@ class Engine:
             return self._snap
 
     def _live_generation(self) -> str:
+        """The name in CURRENT. Publishing replaces CURRENT by rename, so while its inode, size and
+        mtime are unchanged the name read last time still holds (one stat per query, no read)."""
+        path = self.settings.index_dir / "CURRENT"
         try:
-            return (self.settings.index_dir / "CURRENT").read_text(encoding="ascii").strip()
+            st = os.stat(path)
+            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+            if stamp != self._current[0]:
+                self._current = (stamp, path.read_text(encoding="ascii").strip())
+            return self._current[1]
         except OSError:
             return ""
 
@@ -173,7 +182,8 @@ class Engine:
     def _search(self, snap: Snapshot, question: str, k, mode, docs, answers_only):
         s = self.settings
         k, mode = k or s.k, mode or s.mode
-        s.with_(k=k, mode=mode)   # validates both
+        if mode != s.mode or k != s.k:
+            s.with_(k=k, mode=mode)   # validates both
         allowed = self._allowed(snap, docs, answers_only)
         qtokens = snap.lexical.tokenize(question)
         qvec = self._encode(snap, question) if mode != "keyword" else None

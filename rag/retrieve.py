@@ -67,12 +67,11 @@ def rank(store, qvec: np.ndarray | None, qtokens: list[str], mode: str, k: int, 
     if len(union) == 0:
         return Ranked(union, nan, nan, nan)
     lex = store.lexical.score_rows(qtokens, union)   # exact BM25 for dense-only candidates too
-    dense_of = dict(zip(d_rows.tolist(), d_scores.tolist()))
-    missing = [r for r in union.tolist() if r not in dense_of]
-    if missing:   # exact cosine for keyword-only candidates, so fusion compares like with like
-        vecs = vindex.take(store.vectors, np.asarray(missing, dtype=np.int64))
-        dense_of.update(zip(missing, (vecs @ qvec.reshape(-1)).tolist()))
-    dense = np.array([dense_of[r] for r in union.tolist()], dtype=np.float32)
+    dense = np.full(len(union), np.nan, dtype=np.float32)
+    dense[np.searchsorted(union, d_rows)] = d_scores
+    missing = np.isnan(dense)
+    if missing.any():   # exact cosine for keyword-only candidates, so fusion compares like with like
+        dense[missing] = vindex.take(store.vectors, union[missing]) @ qvec.reshape(-1)
     if fusion == "rrf":
         fused_map = rrf([d_rows, l_rows], rrf_k)
         fused = np.array([fused_map[r] for r in union.tolist()], dtype=np.float32)
