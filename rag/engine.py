@@ -71,7 +71,8 @@ class Engine:
             except Exception:   # a missing or broken index is simply not reused
                 previous = None
             report = B.build(self.settings, self._build_embedder, previous, rebuild, progress)
-            self._snap = None
+            if report.rebuilt:   # an unchanged corpus keeps the generation already loaded (no second load)
+                self._snap = None
             self.snapshot()
             self.last_build = report
             return report
