@@ -48,27 +48,26 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-def timed(fn, items, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        for it in items:
-            t = time.perf_counter()
-            fn(it)
-            out.append((time.perf_counter() - t) * 1000)
-    return out
-
-
 def warm(engine: Engine, questions: list[str], repeats: int) -> None:
+    """Each question runs the floor and every (command, mode) back to back, so all of them see the
+    same machine state; medians and ratios are taken over all questions x repeats."""
     emb, snap = engine.embedder(), engine.snapshot()
     print(f"encoder: {emb.backend}; {len(snap.passages)} passages; {len(questions)} questions x {repeats}")
-    floor = timed(lambda q: vindex.search(snap.vectors, emb.encode_queries([q])[0], 5), questions, repeats)
-    f50 = statistics.median(floor)
-    print(f"{'floor (encode + faiss)':28} p50 {f50:6.2f} ms  p95 {pct(floor, 95):6.2f} ms")
+    runs = {"floor (encode + faiss)": lambda q: vindex.search(snap.vectors, emb.encode_queries([q])[0], 5)}
     for mode in ("hybrid", "dense", "keyword"):
-        for name, fn in (("search", lambda q: engine.search(q, mode=mode)), ("ask", lambda q: engine.ask(q, mode=mode))):
-            xs = timed(fn, questions, repeats)
-            print(f"{name + ' ' + mode:28} p50 {statistics.median(xs):6.2f} ms  p95 {pct(xs, 95):6.2f} ms"
-                  f"  ({statistics.median(xs) / f50:.2f}x floor)")
+        runs[f"search {mode}"] = lambda q, m=mode: engine.search(q, mode=m)
+        runs[f"ask {mode}"] = lambda q, m=mode: engine.ask(q, mode=m)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for q in questions:
+            for name, fn in runs.items():
+                t = time.perf_counter()
+                fn(q)
+                times[name].append((time.perf_counter() - t) * 1000)
+    f50 = statistics.median(times["floor (encode + faiss)"])
+    for name, xs in times.items():
+        print(f"{name:28} p50 {statistics.median(xs):6.2f} ms  p95 {pct(xs, 95):6.2f} ms"
+              f"  ({statistics.median(xs) / f50:.2f}x floor)")
 
 
 # Runs a command and prints its wall seconds and peak RSS. A small wrapper process is needed: a child
