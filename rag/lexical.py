@@ -36,7 +36,7 @@ def tokenize(text: str, stopwords: str = "en") -> list[str]:
 
 # Above this many rows the keyword engine is tantivy + exact rescoring (rag.lexical_tantivy), below
 # it bm25s. Measured on SciFact-distributed text (docs/BENCHMARKS.md, "Scale"), top-10 p50 bm25s /
-# tantivy: 0.07 / 0.25 ms at 10k, 0.42 / 0.68 ms at 100k, 4.3 / 4.5 ms at 1M. bm25s grows linearly
+# tantivy: 0.07 / 0.25 ms at 10k, 0.42 / 0.68 ms at 100k, 4.4 / 4.3-4.5 ms at 1M. bm25s grows linearly
 # with the corpus (it sums every posting of the query's terms), tantivy a little slower (block-max
 # WAND skips postings), so they cross at about 1M rows. Small corpora keep bm25s: their scores and
 # rankings are exactly as before.
