@@ -10,7 +10,6 @@ Prints medians (p50) and p95 with the ratio to the floor.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -91,13 +90,21 @@ def run_cold(cmd: list[str], n: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(peaks)
 
 
-def cold(settings: Settings, n: int) -> None:
+def floor_command(settings: Settings) -> list[str]:
+    """The cold floor as a command: a fresh Python running COLD_FLOOR on this index's export."""
     gen = (settings.index_dir / "CURRENT").read_text().strip()
-    floor_src = COLD_FLOOR.format(onnx=str(onnx_dir_for(settings.index_dir, settings.model)),
-                                  model=settings.model, faiss=str(settings.index_dir / gen / "vectors.faiss"))
-    fw, fr = run_cold([sys.executable, "-c", floor_src], n)
-    aw, ar = run_cold([sys.executable, "-m", "rag", "--docs", str(settings.docs_dir), "--index", str(settings.index_dir),
-                       "ask", "Who fled Japan?"], n)
+    return [sys.executable, "-c", COLD_FLOOR.format(onnx=str(onnx_dir_for(settings.index_dir, settings.model)),
+                                                    faiss=str(settings.index_dir / gen / "vectors.faiss"))]
+
+
+def ask_command(settings: Settings) -> list[str]:
+    return [sys.executable, "-m", "rag", "--docs", str(settings.docs_dir), "--index", str(settings.index_dir),
+            "ask", "Who fled Japan?"]
+
+
+def cold(settings: Settings, n: int) -> None:
+    fw, fr = run_cold(floor_command(settings), n)
+    aw, ar = run_cold(ask_command(settings), n)
     hw, _ = run_cold([sys.executable, "-m", "rag", "--help"], n)
     print(f"cold floor process      {fw:6.2f} s  peak RSS {fr:6.0f} MB")
     print(f"cold `rag ask`          {aw:6.2f} s  peak RSS {ar:6.0f} MB  ({aw / fw:.2f}x time, {ar / fr:.2f}x RSS)")

@@ -18,11 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from latency import COLD_FLOOR, run_cold  # noqa: E402
+from latency import ask_command, floor_command, run_cold  # noqa: E402
 from streamlit_server import serve  # noqa: E402
 
 from rag.config import Settings  # noqa: E402
-from rag.embed import onnx_dir_for  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 
 QUESTIONS = ["Who fled Japan?", "How large was the Japanese loan to Russia?",
@@ -67,12 +66,8 @@ def main() -> None:
     args = ap.parse_args()
     settings = Settings(index_dir=args.index.resolve(), docs_dir=ROOT / "seeds")
     Engine.open(settings)                                    # build the index first when missing
-    gen = (settings.index_dir / "CURRENT").read_text().strip()
-    floor = COLD_FLOOR.format(onnx=str(onnx_dir_for(settings.index_dir, settings.model)),
-                              model=settings.model, faiss=str(settings.index_dir / gen / "vectors.faiss"))
-    _, floor_mb = run_cold([sys.executable, "-c", floor], args.cold)
-    _, ask_mb = run_cold([sys.executable, "-m", "rag", "--docs", str(settings.docs_dir), "--index",
-                          str(settings.index_dir), "ask", "Who fled Japan?"], args.cold)
+    _, floor_mb = run_cold(floor_command(settings), args.cold)
+    _, ask_mb = run_cold(ask_command(settings), args.cold)
     app = app_memory(settings, args.questions)
     print(f"cold floor process (onnxruntime + tokenizers + faiss + numpy)  peak RSS {floor_mb:6.0f} MB")
     print(f"cold `rag ask`                                                 peak RSS {ask_mb:6.0f} MB "

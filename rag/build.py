@@ -45,7 +45,7 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
         shas: dict[str, str] = {}
         for path in files:
             try:
-                data = _read(path, settings.max_file_bytes)
+                data = readers.load_file(path, settings.max_file_bytes)
             except ingest.UnsupportedDocument as exc:
                 skipped.append((path.name, str(exc)))
                 continue
@@ -107,20 +107,6 @@ def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick) -
         slots[slot] = (doc, passages, vecs[row:row + n], sents[srow:srow + m])
         row, srow = row + n, srow + m
     return [doc.file for _, doc, _ in parsed], len(flat)
-
-
-def _read(path: Path, limit: int) -> bytes:
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ingest.UnsupportedDocument(f"{path.name}: cannot be read ({exc.strerror})") from None
-    if size > limit:
-        raise ingest.UnsupportedDocument(f"{path.name}: {size:,} bytes is over the {limit:,}-byte limit "
-                                         "(RAG_MAX_FILE_BYTES); split the file or raise the limit")
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ingest.UnsupportedDocument(f"{path.name}: cannot be read ({exc.strerror}); check its permissions") from None
 
 
 def _unique(doc_id: str, seen: set, name: str) -> str:

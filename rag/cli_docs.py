@@ -25,13 +25,13 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--json", action="store_true")
 
 
-def _engine(args, settings):
+def _engine(settings):
     from .engine import Engine
     return Engine(settings)
 
 
 def cmd_index(args, settings) -> int:
-    report = _engine(args, settings).build(rebuild=args.rebuild, progress=render.Progress(sys.stderr))
+    report = _engine(settings).build(rebuild=args.rebuild, progress=render.Progress(sys.stderr))
     print(json.dumps(render.report_json(report)) if args.json else render.report_text(report))
     return 0
 
@@ -41,7 +41,7 @@ def cmd_add(args, settings) -> int:
     results = library.add_files(settings, [Path(p) for p in args.paths])
     report = None
     if any(r.status in ("added", "updated") for r in results) or not _index_exists(settings):
-        report = _engine(args, settings).build(progress=render.Progress(sys.stderr))
+        report = _engine(settings).build(progress=render.Progress(sys.stderr))
     if args.json:
         print(json.dumps({"files": [r.__dict__ for r in results],
                           "index": render.report_json(report) if report else None}, ensure_ascii=False))
@@ -60,7 +60,7 @@ def cmd_add(args, settings) -> int:
 def cmd_remove(args, settings) -> int:
     from . import library
     removed = library.remove(settings, args.names)
-    report = _engine(args, settings).build(progress=render.Progress(sys.stderr))
+    report = _engine(settings).build(progress=render.Progress(sys.stderr))
     if args.json:
         print(json.dumps({"removed": removed, "index": render.report_json(report)}, ensure_ascii=False))
     else:

@@ -50,6 +50,7 @@ class Lexical:
 
     def __init__(self, engine, n: int, stopwords: str = "en"):
         self.engine, self.n, self.stopwords = engine, n, stopwords
+        self._vocabulary: frozenset[str] | None = None
 
     @classmethod
     def build(cls, texts: list[str], k1: float = 1.2, b: float = 0.75, stopwords: str = "en",
@@ -100,7 +101,10 @@ class Lexical:
         return self.engine.ceiling(tokens) if self.n else 0.0
 
     def vocabulary(self) -> frozenset[str]:
-        return self.engine.vocabulary()
+        """The indexed terms, built once (every `ask` checks the question's words against it)."""
+        if self._vocabulary is None:
+            self._vocabulary = self.engine.vocabulary()
+        return self._vocabulary
 
 
 class _Bm25s:
@@ -147,7 +151,9 @@ class _Bm25s:
         return rows, scores[rows]
 
     def ceiling(self, tokens: list[str]) -> float:
-        df = np.diff(self.bm25.scores["indptr"])[self.bm25.get_tokens_ids([t for t in tokens if t])]
+        indptr = self.bm25.scores["indptr"]
+        ids = np.asarray(self.bm25.get_tokens_ids([t for t in tokens if t]), dtype=np.int64)
+        df = indptr[ids + 1] - indptr[ids]                                  # postings of these terms only
         return float(np.log(1 + (self.n - df + 0.5) / (df + 0.5)).sum())    # bm25s "lucene" idf
 
     def vocabulary(self) -> frozenset[str]:

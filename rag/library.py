@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import readers
+from .ingest import doc_id_for
 from .config import DEFAULT_DOCS, Settings
 from .schema import BadInput, RagError
 
@@ -91,7 +92,7 @@ def add_files(settings: Settings, paths: list[Path]) -> list[Added]:
     out = []
     for path in collect(paths):
         try:
-            data = _read(path, settings.max_file_bytes)
+            data = readers.load_file(path, settings.max_file_bytes)
         except readers.UnsupportedDocument as exc:
             out.append(Added(path.name, status="refused", detail=str(exc)))
             continue
@@ -104,8 +105,7 @@ def store_bytes(settings: Settings, original: str, data: bytes, source: str = ""
     """Validate one file (it must parse) and store it. `server_name` names it `upload-<sha>.<ext>`,
     never from the client's name; `replace_same_name` replaces a document of the same original name."""
     if len(data) > settings.max_file_bytes:
-        return Added(original, status="refused", detail=f"{original}: {len(data):,} bytes is over the "
-                     f"{settings.max_file_bytes:,}-byte limit per file (RAG_MAX_FILE_BYTES)")
+        return Added(original, status="refused", detail=str(readers.too_big(original, len(data), settings.max_file_bytes)))
     name = safe_name(original)
     ext = "." + name.rpartition(".")[2] if "." in name else ""
     try:
@@ -121,7 +121,7 @@ def store_bytes(settings: Settings, original: str, data: bytes, source: str = ""
     with _locked(docs_dir):
         known = sources(docs_dir)
         for path in _documents(docs_dir):
-            if path.stat().st_size == len(data) and hashlib.sha256(path.read_bytes()).digest().hex() == sha:
+            if path.stat().st_size == len(data) and hashlib.sha256(path.read_bytes()).hexdigest() == sha:
                 shown = known.get(path.name, {}).get("original") or path.name
                 return Added(original, path.name, "duplicate", f"{original}: same content as {shown}; not added twice")
         old = [f for f, m in known.items() if (source and m.get("source") == source)
@@ -161,7 +161,6 @@ def remove(settings: Settings, names: list[str]) -> list[str]:
 
 
 def _keys(file: str, known: dict) -> set[str]:
-    from .ingest import doc_id_for
     original = known.get(file, {}).get("original", "")
     return {file, Path(file).stem, doc_id_for(file)} | ({original, Path(original).stem} if original else set())
 
@@ -179,16 +178,6 @@ def _free(docs_dir: Path, name: str) -> str:
         n += 1
         out = f"{stem}-{n}{ext}"
     return out
-
-
-def _read(path: Path, limit: int) -> bytes:
-    try:
-        if path.stat().st_size > limit:
-            raise readers.UnsupportedDocument(f"{path.name}: {path.stat().st_size:,} bytes is over the {limit:,}-byte "
-                                              "limit per file (RAG_MAX_FILE_BYTES)")
-        return path.read_bytes()
-    except OSError as exc:
-        raise readers.UnsupportedDocument(f"{path.name}: cannot be read ({exc.strerror})") from None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

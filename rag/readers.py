@@ -63,6 +63,22 @@ def decode(data: bytes, name: str) -> str:
     return str(best)
 
 
+def too_big(name: str, size: int, limit: int) -> UnsupportedDocument:
+    return UnsupportedDocument(f"{name}: {size:,} bytes is over the {limit:,}-byte limit "
+                               "(RAG_MAX_FILE_BYTES); split the file or raise the limit")
+
+
+def load_file(path, limit: int) -> bytes:
+    """A file's bytes, refused (UnsupportedDocument) when over `limit` or unreadable."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise too_big(path.name, size, limit)
+        return path.read_bytes()
+    except OSError as exc:
+        raise UnsupportedDocument(f"{path.name}: cannot be read ({exc.strerror}); check its permissions") from None
+
+
 def read(name: str, data: bytes, max_pages: int = MAX_PAGES, seconds: float = PARSE_SECONDS) -> Extracted:
     """Extract one file's text and metadata according to its extension."""
     suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
