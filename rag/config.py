@@ -27,6 +27,7 @@ class Settings:
     rrf_k: int = 60
     dense_weight: float = 0.55     # bounded/convex fusion: weight of the dense score
     candidates: int = 100          # hits taken from each retriever before fusion (1000: +0.003 on SciFact train, noise)
+    sentence_share: float = 0.0    # hybrid/dense: share of a passage's dense score taken by its best sentence's cosine
     # BM25 (bm25s) and what the dense model sees; both are recorded in the manifest
     stopwords: str = "en"
     bm25_k1: float = 0.9
@@ -51,6 +52,8 @@ class Settings:
         _check_choice("backend", self.backend, BACKENDS)
         _check_choice("context", self.context, CONTEXTS)
         _check_choice("stopwords", self.stopwords, ("en", "en_plus", "none"))
+        if not 0.0 <= self.sentence_share <= 1.0:
+            raise ValueError(f"sentence_share must be between 0 and 1, got {self.sentence_share}")
         if self.k < 1:
             raise ValueError(f"k must be at least 1, got {self.k}")
 

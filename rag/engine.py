@@ -188,7 +188,8 @@ class Engine:
         allowed = self._allowed(snap, docs, answers_only)
         qtokens = snap.lexical.tokenize(question)
         qvec = self._encode(snap, question) if mode != "keyword" else None
-        ranked = R.rank(snap, qvec, qtokens, mode, k, s.candidates, s.fusion, s.rrf_k, s.dense_weight, allowed)
+        ranked = R.rank(snap, qvec, qtokens, mode, k, s.candidates, s.fusion, s.rrf_k, s.dense_weight, allowed,
+                        s.sentence_share)
         hits = [Hit(snap.passages[r], float(sc), i + 1, _num(d), _num(lx))
                 for i, (r, sc, d, lx) in enumerate(zip(ranked.rows.tolist(), ranked.scores, ranked.dense,
                                                        ranked.lexical))]

@@ -50,18 +50,26 @@ def bounded(dense: np.ndarray, lexical: np.ndarray, weight: float, ceiling: floa
     return weight * dense + (1 - weight) * lx
 
 
+def with_sentences(dense: np.ndarray, best: np.ndarray | None, share: float) -> np.ndarray:
+    """A passage's dense score: its cosine, with `share` of it taken by its best sentence's cosine."""
+    return dense if best is None or share <= 0 else (1 - share) * dense + share * best
+
+
 def rank(store, qvec: np.ndarray | None, qtokens: list[str], mode: str, k: int, candidates: int,
          fusion: str = "rrf", rrf_k: int = 60, weight: float = 0.5,
-         allowed: np.ndarray | None = None) -> Ranked:
-    """Top-k rows of `store` (which has .vectors, a faiss index, and .lexical) for one question."""
+         allowed: np.ndarray | None = None, share: float = 0.0) -> Ranked:
+    """Top-k rows of `store` (which has .vectors, a faiss index, .lexical and .best_sentence) for one
+    question."""
     nan = np.full(0, np.nan)
     pool = max(k, candidates)
     if mode == "keyword":
         rows, lex = store.lexical.top(qtokens, k, allowed)
         return Ranked(rows, lex, np.full(len(rows), np.nan), lex)
-    d_scores, d_rows = vindex.search(store.vectors, qvec, pool if mode == "hybrid" else k, allowed)
+    d_scores, d_rows = vindex.search(store.vectors, qvec, pool if mode == "hybrid" or share > 0 else k, allowed)
     if mode == "dense":
-        return Ranked(d_rows, d_scores, d_scores, np.full(len(d_rows), np.nan))
+        blended = with_sentences(d_scores, store.best_sentence(d_rows, qvec) if share > 0 else None, share)
+        order = np.lexsort((d_rows, -blended))[:k]
+        return Ranked(d_rows[order], blended[order], d_scores[order], np.full(len(order), np.nan))
     l_rows, _ = store.lexical.top(qtokens, pool, allowed)
     union = np.union1d(d_rows, l_rows)
     if len(union) == 0:
@@ -72,12 +80,13 @@ def rank(store, qvec: np.ndarray | None, qtokens: list[str], mode: str, k: int, 
     missing = np.isnan(dense)
     if missing.any():   # exact cosine for keyword-only candidates, so fusion compares like with like
         dense[missing] = vindex.take(store.vectors, union[missing]) @ qvec.reshape(-1)
+    blended = with_sentences(dense, store.best_sentence(union, qvec) if share > 0 else None, share)
     if fusion == "rrf":
         fused_map = rrf([d_rows, l_rows], rrf_k)
         fused = np.array([fused_map[r] for r in union.tolist()], dtype=np.float32)
     elif fusion == "bounded":
-        fused = bounded(dense, lex, weight, store.lexical.ceiling(qtokens))
+        fused = bounded(blended, lex, weight, store.lexical.ceiling(qtokens))
     else:
-        fused = convex(dense, lex, weight)
+        fused = convex(blended, lex, weight)
     order = np.lexsort((union, -fused))[:k]
     return Ranked(union[order], fused[order], dense[order], lex[order])

@@ -76,6 +76,18 @@ class Snapshot:
         """Vectors of a passage's sentences (none in a retrieval-only index)."""
         return self.sentence_vectors[self.sentence_start[row]:self.sentence_start[row + 1]]
 
+    def best_sentence(self, rows: np.ndarray, qvec: np.ndarray) -> np.ndarray | None:
+        """Each row's highest sentence cosine with `qvec`, or None in a retrieval-only index."""
+        if len(self.sentence_vectors) == 0 or len(rows) == 0:
+            return None
+        lo, hi = self.sentence_start[rows], self.sentence_start[rows + 1]
+        sizes = hi - lo
+        if (sizes == 0).any():
+            return None
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        take = np.repeat(lo - offsets, sizes) + np.arange(int(sizes.sum()))
+        return np.maximum.reduceat(self.sentence_vectors[take] @ qvec.reshape(-1), offsets)
+
     def document(self, doc_id: str) -> Document | None:
         return next((d for d in self.documents if d.doc_id == doc_id), None)
 

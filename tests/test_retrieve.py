@@ -45,3 +45,26 @@ def test_bm25_ceiling_bounds_every_score_and_agrees_across_engines():
         assert lex.ceiling([]) == 0.0
     tokens = small.tokenize("vitamin bone bone")
     assert small.ceiling(tokens) == pytest.approx(large.ceiling(tokens), rel=1e-5)
+
+
+def test_with_sentences_blends_only_when_asked():
+    dense, best = np.array([0.5, 0.2], np.float32), np.array([0.9, 0.2], np.float32)
+    assert np.allclose(R.with_sentences(dense, best, 0.25), [0.75 * 0.5 + 0.25 * 0.9, 0.2])
+    assert R.with_sentences(dense, best, 0.0) is dense and R.with_sentences(dense, None, 0.5) is dense
+
+
+def test_best_sentence_is_each_rows_highest_sentence_cosine(fake_engine):
+    snap = fake_engine.snapshot()
+    q = snap.sentence_vectors[7]
+    rows = np.array([0, 3, 1])
+    want = [float((snap.sentences_of(r) @ q).max()) for r in rows.tolist()]
+    assert np.allclose(snap.best_sentence(rows, q), want)
+    assert snap.best_sentence(rows[:0], q) is None
+    hits = fake_engine.search("island talks", k=3)
+    blended = type(fake_engine)(fake_engine.settings.with_(sentence_share=1.0, mode="dense"),
+                                fake_engine.embedder())
+    top = blended.search("island talks", k=3)
+    q = fake_engine.embedder().encode_queries(["island talks"])[0]
+    best = [float((snap.sentences_of(snap.by_id[h.passage.id]) @ q).max()) for h in top]
+    assert [h.score for h in top] == sorted(best, reverse=True) and np.allclose([h.score for h in top], best)
+    assert hits and all(h.dense is not None for h in top)
