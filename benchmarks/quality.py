@@ -33,13 +33,17 @@ class Row:
 
 
 def rows(s: Settings) -> list[Row]:
+    off = (("RAG_SENTENCE_SHARE", "0"),)
     return [
-        Row("ours, dense", "dense"),
+        Row("ours, dense, passage vectors only", "dense", off),
+        Row(f"ours, dense with sentence share {s.sentence_share}", "dense"),
         Row(f"ours, keyword (BM25 k1 {s.bm25_k1}, b {s.bm25_b})", "keyword"),
         Row(f"ours, hybrid RRF k={s.rrf_k}", "hybrid", (("RAG_FUSION", "rrf"),)),
-        Row("ours, hybrid convex min-max 0.7 (previous default)", "hybrid",
-            (("RAG_FUSION", "convex"), ("RAG_DENSE_WEIGHT", "0.7"))),
-        Row(f"**ours, hybrid {s.fusion} {s.dense_weight} (default)**", "hybrid"),
+        Row("ours, hybrid convex min-max 0.7 (default two versions ago)", "hybrid",
+            (("RAG_FUSION", "convex"), ("RAG_DENSE_WEIGHT", "0.7")) + off),
+        Row("ours, hybrid bounded 0.55 without sentences (previous default)", "hybrid",
+            (("RAG_FUSION", "bounded"), ("RAG_DENSE_WEIGHT", "0.55")) + off),
+        Row(f"**ours, hybrid {s.fusion} {s.dense_weight}, sentence share {s.sentence_share} (default)**", "hybrid"),
     ]
 
 

@@ -1,6 +1,6 @@
 """Tune fusion on BEIR SciFact *train* queries (never the test qrels), reusing the cached index.
 
-    python benchmarks/tune_scifact.py [--split train] [--bm25 0.9,0.4 1.2,0.75]
+    python benchmarks/tune_scifact.py [--split train] [--bm25 0.9,0.4 1.2,0.75] [--shares 0,0.2,0.35]
 
 Dense and BM25 scores are computed once per query; every fusion setting is then scored offline
 through the functions the product uses (rag.retrieve.bounded / convex / rrf, Lexical.ceiling), on
@@ -28,21 +28,24 @@ from rag.lexical import Lexical  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "bench" / "scifact"
 FUSIONS = [("rrf", 60)] + [("convex", w) for w in (0.5, 0.6, 0.7)] + \
-          [("bounded", w) for w in (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)]
+          [("bounded", w) for w in (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)]
 
 
 def candidates(snap, lex: Lexical, qvec: np.ndarray, question: str, pool: int):
-    """(union rows, cosine, BM25, dense rows, keyword rows, BM25 ceiling) for one question, as rank() sees them."""
+    """(union rows, cosine, BM25, dense rows, keyword rows, BM25 ceiling, best sentence cosine) for
+    one question, as rank() sees them."""
     tokens = lex.tokenize(question)
     d_scores, d_rows = vindex.search(snap.vectors, qvec, pool)
     l_rows, _ = lex.top(tokens, pool)
     union = np.union1d(d_rows, l_rows)
     dense = vindex.take(snap.vectors, union) @ qvec
-    return union, dense, lex.score_rows(tokens, union), d_rows, l_rows, lex.ceiling(tokens)
+    return (union, dense, lex.score_rows(tokens, union), d_rows, l_rows, lex.ceiling(tokens),
+            snap.best_sentence(union, qvec))
 
 
-def fuse(fusion: str, param: float, c) -> np.ndarray:
-    union, dense, lx, d_rows, l_rows, ceiling = c
+def fuse(fusion: str, param: float, c, share: float = 0.0) -> np.ndarray:
+    union, dense, lx, d_rows, l_rows, ceiling, best = c
+    dense = retrieve.with_sentences(dense, best, share)
     if fusion == "rrf":
         m = retrieve.rrf([d_rows, l_rows], int(param))
         return np.array([m[r] for r in union.tolist()])
@@ -56,11 +59,12 @@ def main() -> None:
     ap.add_argument("--split", default="train")
     ap.add_argument("--pool", type=int, default=200)
     ap.add_argument("--bm25", nargs="*", default=["0.9,0.4"], help="k1,b pairs; the index's own is 0.9,0.4")
+    ap.add_argument("--shares", default="0", help="sentence shares to try, comma-separated (Settings.sentence_share)")
     args = ap.parse_args()
     base = Settings()
     beir.evaluate(base, SCIFACT, args.split, "keyword", depth=10)   # makes sure the cached index exists
     cache = next((ROOT / ".cache").glob("beir-scifact-*"))
-    eng = Engine(replace(base, docs_dir=cache / "docs", index_dir=next(cache.glob("index-*")), answer_vectors=False))
+    eng = Engine(replace(base, docs_dir=cache / "docs", index_dir=next(cache.glob("index-*"))))
     snap = eng.snapshot()
     _, queries, qrels = beir.load(SCIFACT, args.split)
     qids = list(qrels)
@@ -69,19 +73,21 @@ def main() -> None:
     by_doc = {d.doc_id: d for d in snap.documents}
     texts = [B.indexed_text(p, base.context, by_doc[p.doc_id]) for p in snap.passages]
     print(f"{args.split}: {len(qids)} queries, {args.pool} candidates per retriever\n"
-          "k1   b     fusion  param  nDCG@10  R@100")
+          "k1   b     share fusion  param  nDCG@10  R@100")
     for pair in args.bm25:
         k1, b = (float(x) for x in pair.split(","))
         lex = snap.lexical if (k1, b) == (base.bm25_k1, base.bm25_b) else Lexical.build(texts, k1, b, base.stopwords)
         cands = [candidates(snap, lex, qvecs[i], queries[q], args.pool) for i, q in enumerate(qids)]
-        for fusion, param in FUSIONS:
-            run = {}
-            for q, c in zip(qids, cands):
-                fused = fuse(fusion, param, c)
-                order = c[0][np.lexsort((c[0], -fused))]
-                run[q] = list(dict.fromkeys(doc_of[order].tolist()))[:100]
-            m = beir.metrics(run, qrels)
-            print(f"{k1:<4} {b:<5} {fusion:7} {param:<6} {m['ndcg@10']:.4f}   {m['recall@100']:.4f}", flush=True)
+        for share in (float(x) for x in args.shares.split(",")):
+            for fusion, param in FUSIONS:
+                run = {}
+                for q, c in zip(qids, cands):
+                    fused = fuse(fusion, param, c, share)
+                    order = c[0][np.lexsort((c[0], -fused))]
+                    run[q] = list(dict.fromkeys(doc_of[order].tolist()))[:100]
+                m = beir.metrics(run, qrels)
+                print(f"{k1:<4} {b:<5} {share:<5} {fusion:7} {param:<6} {m['ndcg@10']:.4f}   {m['recall@100']:.4f}",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def evaluate(settings, folder: Path, split: str = "test", mode: str | None = Non
     key = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:12]
     cache = Path(cache or Path(".cache") / f"beir-{Path(folder).name}-{key}")
     settings = replace(settings, docs_dir=cache / "docs", index_dir=cache / f"index-{_slug(settings.model)}",
-                       answer_vectors=False, max_file_bytes=max(settings.max_file_bytes, 50_000_000))
+                       max_file_bytes=max(settings.max_file_bytes, 50_000_000))
     materialize(corpus, settings.docs_dir)
     engine = Engine(settings, embedder)
     t0 = time.perf_counter()
@@ -101,7 +101,8 @@ def evaluate(settings, folder: Path, split: str = "test", mode: str | None = Non
     return {**metrics(run, qrels), "mode": mode or settings.mode, "split": split, "queries": len(qrels),
             "documents": len(corpus), "passages": report.passages, "embedded": report.embedded,
             "build_seconds": round(build_s, 1), "queries_per_second": round(len(qrels) / query_s, 1),
-            "model": settings.model, "fusion": settings.fusion, "dense_weight": settings.dense_weight}
+            "model": settings.model, "fusion": settings.fusion, "dense_weight": settings.dense_weight,
+            "sentence_share": settings.sentence_share}
 
 
 def _slug(name: str) -> str:

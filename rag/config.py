@@ -25,9 +25,12 @@ class Settings:
     # Fusion of dense and BM25 rankings; chosen by measurement, see docs/BENCHMARKS.md.
     fusion: str = "bounded"
     rrf_k: int = 60
-    dense_weight: float = 0.55     # bounded/convex fusion: weight of the dense score
+    dense_weight: float = 0.6      # bounded/convex fusion: weight of the dense score
     candidates: int = 100          # hits taken from each retriever before fusion (1000: +0.003 on SciFact train, noise)
-    sentence_share: float = 0.0    # hybrid/dense: share of a passage's dense score taken by its best sentence's cosine
+    # Share of a passage's dense score taken by its best sentence's cosine (the answer vectors): a
+    # claim or question often matches one sentence of a long passage. Chosen on SciFact train and
+    # the seed dev set (docs/BENCHMARKS.md); 0 turns it off.
+    sentence_share: float = 0.2
     # BM25 (bm25s) and what the dense model sees; both are recorded in the manifest
     stopwords: str = "en"
     bm25_k1: float = 0.9
@@ -35,7 +38,7 @@ class Settings:
     # What is indexed besides a passage's own text (dense and BM25 alike): "lead" puts the document
     # title before its first passage, "title" before every passage, "section" puts the heading.
     context: str = "lead"
-    answer_vectors: bool = True    # embed every sentence at build time, for answers (off for BEIR runs)
+    answer_vectors: bool = True    # embed every sentence at build time, for answers and sentence_share
     # Answers
     answer_sentences: int = 3
     min_sentence_score: float = 0.65   # abstain below this sentence score (answer.py); see BENCHMARKS.md
