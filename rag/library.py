@@ -6,24 +6,23 @@ a write to a temporary file and an atomic rename, under a lock on the folder.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import unicodedata
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import folder as F
 from . import readers
 from .ingest import doc_id_for
 from .config import DEFAULT_DOCS, Settings
-from .schema import BadInput, RagError
+from .schema import BadInput
 
-SIDECAR = ".sources.json"
+SIDECAR, sources = F.SIDECAR, F.sources   # re-exported: the app and CLI read the sidecar
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 
 
@@ -77,26 +76,20 @@ def collect(paths: list[Path]) -> list[Path]:
     return out
 
 
-def sources(docs_dir: Path) -> dict[str, dict]:
-    """The stored file -> {original, source, added} map ({} when there is none or it is unreadable)."""
-    try:
-        data = json.loads((docs_dir / SIDECAR).read_text(encoding="utf-8"))
-        return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
 def add_files(settings: Settings, paths: list[Path]) -> list[Added]:
     """Copy files into the documents folder. A file re-added from the same place replaces its
-    earlier copy; another file with a taken name gets a new safe name; same content is skipped."""
+    earlier copy; another file with a taken name gets a new safe name; same content is skipped.
+    The folder is listed, and its sidecar read and written, once for the whole batch."""
     out = []
-    for path in collect(paths):
-        try:
-            data = readers.load_file(path, settings.max_file_bytes)
-        except readers.UnsupportedDocument as exc:
-            out.append(Added(path.name, status="refused", detail=str(exc)))
-            continue
-        out.append(store_bytes(settings, path.name, data, source=str(path.resolve())))
+    ensure(settings)
+    with F.session(settings.docs_dir) as folder:
+        for path in collect(paths):
+            try:
+                data = readers.load_file(path, settings.max_file_bytes)
+            except readers.UnsupportedDocument as exc:
+                out.append(Added(path.name, status="refused", detail=str(exc)))
+                continue
+            out.append(_store(settings, folder, path.name, data, source=str(path.resolve())))
     return out
 
 
@@ -104,6 +97,13 @@ def store_bytes(settings: Settings, original: str, data: bytes, source: str = ""
                 replace_same_name: bool = False) -> Added:
     """Validate one file (it must parse) and store it. `server_name` names it `upload-<sha>.<ext>`,
     never from the client's name; `replace_same_name` replaces a document of the same original name."""
+    ensure(settings)
+    with F.session(settings.docs_dir) as folder:
+        return _store(settings, folder, original, data, source, server_name, replace_same_name)
+
+
+def _store(settings: Settings, folder: F.Folder, original: str, data: bytes, source: str = "",
+           server_name: bool = False, replace_same_name: bool = False) -> Added:
     if len(data) > settings.max_file_bytes:
         return Added(original, status="refused", detail=str(readers.too_big(original, len(data), settings.max_file_bytes)))
     name = safe_name(original)
@@ -116,26 +116,21 @@ def store_bytes(settings: Settings, original: str, data: bytes, source: str = ""
     except readers.UnsupportedDocument as exc:
         return Added(original, status="refused", detail=str(exc))
     sha = hashlib.sha256(data).hexdigest()
-    docs_dir = settings.docs_dir
-    ensure(settings)
-    with _locked(docs_dir):
-        known = sources(docs_dir)
-        for path in _documents(docs_dir):
-            if path.stat().st_size == len(data) and hashlib.sha256(path.read_bytes()).hexdigest() == sha:
-                shown = known.get(path.name, {}).get("original") or path.name
-                return Added(original, path.name, "duplicate", f"{original}: same content as {shown}; not added twice")
-        old = [f for f, m in known.items() if (source and m.get("source") == source)
-               or (replace_same_name and m.get("original") == original)]
-        old = [f for f in old if (docs_dir / f).is_file()]
-        name = f"upload-{sha[:16]}{ext}" if server_name else (old[0] if old else _free(docs_dir, name))
-        _write_atomic(docs_dir / name, data)
-        for f in old:
-            if f != name:
-                (docs_dir / f).unlink(missing_ok=True)
-                known.pop(f, None)
-        known[name] = {"original": original, "source": source,
-                       "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        _write_atomic(docs_dir / SIDECAR, json.dumps(known, indent=1, ensure_ascii=False).encode("utf-8"))
+    known = folder.known
+    same = folder.same_content(len(data), sha)
+    if same:
+        shown = known.get(same, {}).get("original") or same
+        return Added(original, same, "duplicate", f"{original}: same content as {shown}; not added twice")
+    old = [f for f, m in known.items() if f in folder.sizes and ((source and m.get("source") == source)
+           or (replace_same_name and m.get("original") == original))]
+    name = f"upload-{sha[:16]}{ext}" if server_name else (old[0] if old else folder.free(name))
+    folder.put(name, data, sha)
+    for f in old:
+        if f != name:
+            folder.drop(f)
+    known[name] = {"original": original, "source": source,
+                   "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    folder.save()
     return Added(original, name, "updated" if old else "added")
 
 
@@ -143,8 +138,8 @@ def remove(settings: Settings, names: list[str]) -> list[str]:
     """Delete documents named by file name, document id or original name; returns the stored names."""
     docs_dir = settings.docs_dir
     ensure(settings)
-    with _locked(docs_dir):
-        known, files = sources(docs_dir), _documents(docs_dir)
+    with F.locked(docs_dir):
+        known, files = F.sources(docs_dir), F.documents(docs_dir)
         chosen = []
         for name in names:
             hits = [p.name for p in files if name in _keys(p.name, known)]
@@ -156,7 +151,7 @@ def remove(settings: Settings, names: list[str]) -> list[str]:
         for name in chosen:
             (docs_dir / name).unlink(missing_ok=True)
             known.pop(name, None)
-        _write_atomic(docs_dir / SIDECAR, json.dumps(known, indent=1, ensure_ascii=False).encode("utf-8"))
+        F.write_atomic(docs_dir / F.SIDECAR, json.dumps(known, indent=1, ensure_ascii=False).encode("utf-8"))
     return chosen
 
 
@@ -165,43 +160,3 @@ def _keys(file: str, known: dict) -> set[str]:
     return {file, Path(file).stem, doc_id_for(file)} | ({original, Path(original).stem} if original else set())
 
 
-def _documents(docs_dir: Path) -> list[Path]:
-    return sorted(p for p in docs_dir.iterdir() if p.is_file() and not p.name.startswith(".")
-                  and p.suffix.lower() in readers.SUFFIXES)
-
-
-def _free(docs_dir: Path, name: str) -> str:
-    stem, dot, ext = name.rpartition(".")
-    stem, ext = (stem, "." + ext) if dot else (name, "")
-    n, out = 1, name
-    while (docs_dir / out).exists() or out.lower() in {p.name.lower() for p in docs_dir.iterdir()}:
-        n += 1
-        out = f"{stem}-{n}{ext}"
-    return out
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.parent / f".tmp-{os.getpid()}-{path.name}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise RagError(f"cannot write to the documents folder {path.parent}/ ({exc.strerror}); "
-                       "free some space or choose a writable folder with --docs DIR") from None
-
-
-@contextmanager
-def _locked(docs_dir: Path):
-    try:
-        docs_dir.mkdir(parents=True, exist_ok=True)
-        lock = open(docs_dir / ".rag-lock", "a+")
-    except OSError as exc:
-        raise RagError(f"cannot write to the documents folder {docs_dir}/ ({exc.strerror}); "
-                       "choose a writable folder with --docs DIR") from None
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
