@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from .schema import IndexMismatch, IndexNotBuilt, RagError
@@ -22,6 +23,7 @@ from .schema import IndexMismatch, IndexNotBuilt, RagError
 FORMAT, VERSION = "rag-index", 2   # v2: the manifest carries its own checksum (v1 indexes still load)
 _GEN = re.compile(r"^gen-(\d{6})$")
 SELF = "manifest_sha256"   # a manifest's checksum of its own content (every key but this one)
+CHUNK = 8 << 20            # bytes hashed at a time when a file is checked but not kept in memory
 
 
 def sha256(data: bytes) -> str:
@@ -49,8 +51,15 @@ def current(index_dir: Path) -> Path:
     return index_dir / name
 
 
-def read_verified(gen: Path) -> tuple[dict, dict[str, bytes]]:
-    """The manifest and every file it lists, each checked against its size and sha256 before use."""
+def read_verified(gen: Path, read: Collection[str] | None = None,
+                  keep_open: Collection[str] = ()) -> tuple[dict, dict]:
+    """The manifest, after every file it lists has been checked against its size and sha256.
+
+    Returns the manifest and a dict holding the bytes of each listed file named in `read` (every
+    file when `read` is None) and, for each named in `keep_open`, an open binary file at the inode
+    that was checked (the caller closes it; it stays readable if the folder is removed). Other files
+    are hashed in chunks, so memory stays constant whatever their size; generations are immutable,
+    so they may be opened or mapped by path afterwards."""
     try:
         manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
         files = manifest["files"]
@@ -65,20 +74,54 @@ def read_verified(gen: Path) -> tuple[dict, dict[str, bytes]]:
     if manifest["version"] >= 2 and manifest.get(SELF) != manifest_digest(manifest):
         raise IndexMismatch(f"{gen.name}/manifest.json failed its checksum (corrupt or edited); "
                             "run: python -m rag index --rebuild")
-    data: dict[str, bytes] = {}
-    for name, meta in files.items():
-        path = (gen / name).resolve()
-        if not path.is_relative_to(gen.resolve()):
-            raise IndexMismatch(f"manifest lists a file outside {gen}; run: python -m rag index --rebuild")
-        try:
-            blob = path.read_bytes()
-        except OSError:
-            raise IndexMismatch(f"{gen.name}/{name} is missing; run: python -m rag index --rebuild") from None
-        if not isinstance(meta, dict) or len(blob) != meta.get("bytes") or sha256(blob) != meta.get("sha256"):
-            raise IndexMismatch(f"{gen.name}/{name} failed its checksum (corrupt or from another build); "
-                                "run: python -m rag index --rebuild")
-        data[name] = blob
-    return manifest, data
+    out: dict = {}
+    try:
+        for name, meta in files.items():
+            if (got := _checked(gen, name, meta, read is None or name in read, name in keep_open)) is not None:
+                out[name] = got
+    except BaseException:
+        for value in out.values():
+            if not isinstance(value, bytes):
+                value.close()
+        raise
+    return manifest, out
+
+
+def _checked(gen: Path, name: str, meta, whole: bool, keep: bool):
+    """One listed file, checked: its bytes (whole), an open file (keep), else None."""
+    path = (gen / name).resolve()
+    if not path.is_relative_to(gen.resolve()):
+        raise IndexMismatch(f"manifest lists a file outside {gen}; run: python -m rag index --rebuild")
+    try:
+        f = open(path, "rb")
+    except OSError:
+        raise IndexMismatch(f"{gen.name}/{name} is missing; run: python -m rag index --rebuild") from None
+    bad = IndexMismatch(f"{gen.name}/{name} failed its checksum (corrupt or from another build); "
+                        "run: python -m rag index --rebuild")
+    try:
+        if not isinstance(meta, dict) or os.fstat(f.fileno()).st_size != meta.get("bytes"):
+            raise bad                     # the size first: a wrong-sized file is never read
+        blob = f.read() if whole else None
+        if ((sha256(blob), len(blob)) if whole else _digest(f)) != (meta.get("sha256"), meta["bytes"]):
+            raise bad
+    except BaseException:
+        f.close()
+        raise
+    if keep and not whole:
+        f.seek(0)
+        return f
+    f.close()
+    return blob
+
+
+def _digest(f) -> tuple[str, int]:
+    """(sha256, size) of an open file, read in chunks into one buffer."""
+    h, size, buf = hashlib.sha256(), 0, bytearray(CHUNK)
+    view = memoryview(buf)
+    while n := f.readinto(buf):
+        h.update(view[:n])
+        size += n
+    return h.hexdigest(), size
 
 
 class Writer:
@@ -126,13 +169,17 @@ class Writer:
         """Record checksums of files a library wrote itself into tmp/sub (fsyncing them and the folders)."""
         for path in sorted((self.tmp / sub).rglob("*")):
             if path.is_file():
-                blob = path.read_bytes()
-                with open(path, "rb+") as f:
-                    os.fsync(f.fileno())
-                self.files[str(path.relative_to(self.tmp))] = {"bytes": len(blob), "sha256": sha256(blob)}
+                self.add_file(str(path.relative_to(self.tmp)))
             elif path.is_dir():
                 _fsync_dir(path)
         _fsync_dir(self.tmp / sub)
+
+    def add_file(self, name: str) -> None:
+        """Record the checksum of a file written straight into tmp/name (fsyncing it), read in chunks."""
+        with open(self.tmp / name, "rb+") as f:
+            digest, size = _digest(f)
+            os.fsync(f.fileno())
+        self.files[name] = {"bytes": size, "sha256": digest}
 
     def publish(self, manifest: dict) -> str:
         """Write the manifest last, then rename the folder and flip CURRENT; returns the generation name."""
