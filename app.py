@@ -331,7 +331,7 @@ def documents_ui(engine: Engine) -> None:
         st.button("Remove this document", type="primary", key=f"remove-{doc_id}",
                   on_click=remember, args=("remove_requested", doc.file))
     section = ""
-    for p in (q for q in snap.passages if q.doc_id == doc_id):
+    for p in snap.passages.of_document(doc_id):
         if p.section and p.section != section:
             section = p.section
             st.markdown(f"#### {esc(section)}")

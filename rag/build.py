@@ -13,6 +13,7 @@ import numpy as np
 
 from . import index as vindex
 from . import ingest, library, readers, store
+from . import passages as passage_table
 from .config import Settings
 from .lexical import Lexical
 from .schema import BadInput, BuildReport, Document, Passage
@@ -158,8 +159,7 @@ def _write(writer: store.Writer, settings: Settings, slots, dim: int, tick) -> s
     sents = np.vstack([s[3].reshape(-1, dim) for s in slots]).astype(np.float32)
     tick("write", 0, 1)
     writer.write("documents.json", json.dumps([d.to_json() for d in docs], ensure_ascii=False).encode("utf-8"))
-    writer.write("passages.jsonl", "".join(json.dumps(p.to_json(), ensure_ascii=False) + "\n"
-                                           for p in passages).encode("utf-8"))
+    passage_table.write(writer, passages, docs)   # passages.jsonl and its row table rows.npy
     writer.write("vectors.faiss", vindex.to_bytes(vindex.build(vecs)))
     buf = _npy(sents)
     writer.write("sentences.npy", buf)

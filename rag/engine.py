@@ -166,7 +166,7 @@ class Engine:
 
     def cite(self, ref: str) -> Lookup:
         snap = self.snapshot()
-        return C.lookup(ref, list(snap.documents), list(snap.passages))
+        return C.lookup(ref, snap.documents, snap.passages.of_document)
 
     def check_question(self, question: str) -> tuple[str, str]:
         """(usable question, notice). Empty input is refused; over-long input is truncated."""
@@ -205,14 +205,13 @@ class Engine:
         return emb.encode_queries([question])[0]
 
     def _allowed(self, snap: Snapshot, docs, answers_only: bool) -> np.ndarray | None:
-        if not docs and not answers_only:
-            return None
-        rows = np.arange(len(snap.passages))
-        if docs:
-            ids = F.select(snap.documents, names=docs)
-            rows = np.concatenate([snap.doc_rows.get(i, np.zeros(0, np.int64)) for i in ids])
+        """The rows a search may return (sorted), or None for every row."""
+        if not docs:
+            return snap.answer_rows if answers_only else None
+        ids = F.select(snap.documents, names=docs)
+        rows = np.concatenate([snap.doc_rows.get(i, np.zeros(0, np.int64)) for i in ids])
         if answers_only:
-            rows = np.array([r for r in rows.tolist() if not snap.passages[r].boilerplate], dtype=np.int64)
+            rows = rows[~snap.passages.boilerplate[rows]]
         return np.sort(rows)
 
     def status(self) -> dict:

@@ -9,12 +9,13 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 @pytest.fixture(scope="module")
 def corpus():
-    docs, passages = [], []
+    """(documents, doc_id -> its passages in order): what cite.lookup reads."""
+    docs, by_doc = [], {}
     for f in sorted(SEEDS.glob("*.txt")):
         d, ps = ingest.parse(f.name, f.read_text(encoding="utf-8"))
         docs.append(d)
-        passages += ps
-    return docs, passages
+        by_doc[d.doc_id] = ps
+    return docs, lambda doc_id: by_doc.get(doc_id, [])
 
 
 @pytest.mark.parametrize("ref, first", [

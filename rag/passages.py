@@ -1,0 +1,178 @@
+"""The passage table of a generation. passages.jsonl stays on disk and a Passage is parsed only when
+its row is asked for (the last few thousand are cached); rows.npy, a small numpy row table, holds
+what the query path needs of every row without parsing it: byte offset, document, paragraph, part,
+sentence count and boilerplate flag. At a million passages that is 25 MB instead of ~2 GB of objects.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache, partial
+
+import numpy as np
+
+from .schema import Document, IndexMismatch, Passage
+
+ROW = np.dtype([("offset", "<i8"), ("doc", "<i4"), ("para", "<i4"), ("part", "<i4"),
+                ("sentences", "<i4"), ("boilerplate", "?")])
+_WHERE = re.compile(r"(\d+)(?:\.(\d+))?", re.ASCII)   # "<para>" or "<para>.<part>" of a passage id
+CACHED_ROWS = 4096     # parsed passages kept: a query returns k of them and `ask` reads the top ones again
+
+
+def encode(passages: Sequence[Passage], documents: Sequence[Document]) -> tuple[bytes, bytes]:
+    """passages.jsonl (a JSON object per line) and rows.npy (its row table) for a new generation."""
+    lines = [(json.dumps(p.to_json(), ensure_ascii=False) + "\n").encode("utf-8") for p in passages]
+    out = io.BytesIO()
+    np.save(out, row_table(lines, passages, documents), allow_pickle=False)
+    return b"".join(lines), out.getvalue()
+
+
+def write(writer, passages: Sequence[Passage], documents: Sequence[Document]) -> None:
+    """Write passages.jsonl and rows.npy into a generation being built (a store.Writer)."""
+    text, rows = encode(passages, documents)
+    writer.write("passages.jsonl", text)
+    writer.write("rows.npy", rows)
+
+
+def row_table(lines: Sequence[bytes], passages: Sequence[Passage], documents: Sequence[Document]) -> np.ndarray:
+    """The rows.npy table of passages whose JSON lines (with their newlines) are `lines`."""
+    doc_of = {d.doc_id: i for i, d in enumerate(documents)}
+    rows = np.zeros(len(passages), ROW)
+    rows["offset"] = np.cumsum([0] + [len(line) for line in lines])[:-1]
+    rows["doc"] = [doc_of.get(p.doc_id, -1) for p in passages]
+    rows["para"], rows["part"] = [p.para for p in passages], [p.part for p in passages]
+    rows["sentences"] = [len(p.sentences) for p in passages]
+    rows["boilerplate"] = [p.boilerplate for p in passages]
+    return rows
+
+
+def _read(fd: int, starts: np.ndarray, ends: np.ndarray, row: int) -> Passage:
+    return _parse(os.pread(fd, int(ends[row] - starts[row]), int(starts[row])))
+
+
+def _parse(line: bytes) -> Passage:
+    try:
+        return Passage.from_json(json.loads(line))
+    except (ValueError, TypeError, KeyError) as exc:   # the bytes passed their checksum: a bad build
+        raise IndexMismatch(f"passages.jsonl has a malformed row ({exc}); run: python -m rag index --rebuild") from None
+
+
+class PassageTable(Sequence):
+    """Sequence[Passage] over passages.jsonl (an open file: readable even after the generation's
+    folder is removed), with the per-row arrays `boilerplate`, `sentence_start` (row -> its first
+    sentence vector, len rows + 1) and the lookups `by_id`, `doc_rows` and `of_document`."""
+
+    def __init__(self, file, rows: np.ndarray, documents: Sequence[Document]):
+        size = os.fstat(file.fileno()).st_size
+        starts = np.ascontiguousarray(rows["offset"], dtype=np.int64)
+        ends = np.append(starts[1:], size)
+        doc = np.ascontiguousarray(rows["doc"], dtype=np.int32)
+        if len(rows) and (starts[0] != 0 or (ends <= starts).any() or (np.diff(doc) < 0).any()
+                          or doc[0] < 0 or doc[-1] >= len(documents)):
+            raise IndexMismatch("rows.npy does not describe passages.jsonl; run: python -m rag index --rebuild")
+        self.para = np.ascontiguousarray(rows["para"], dtype=np.int32)
+        self.part = np.ascontiguousarray(rows["part"], dtype=np.int32)
+        self.boilerplate = np.ascontiguousarray(rows["boilerplate"], dtype=bool)
+        self.answer_rows = np.flatnonzero(~self.boilerplate) if self.boilerplate.any() else None   # None: all
+        self.sentence_start = np.concatenate([[0], np.cumsum(rows["sentences"], dtype=np.int64)])
+        self.doc_index = {d.doc_id: i for i, d in enumerate(documents)}
+        self.bounds = np.searchsorted(doc, np.arange(len(documents) + 1))   # document i: rows bounds[i]:bounds[i+1]
+        self._fd, self._starts, self._ends = file.fileno(), starts, ends
+        self._row = lru_cache(CACHED_ROWS)(partial(_read, file.fileno(), starts, ends))
+        weakref.finalize(self, file.close)
+
+    @classmethod
+    def parse(cls, file, documents: Sequence[Document]) -> "PassageTable":
+        """The table of a generation written before rows.npy existed: made by reading every row once."""
+        lines = file.read().splitlines(keepends=True)
+        return cls(file, row_table(lines, [_parse(line) for line in lines], documents), documents)
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, row):
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        row = int(row) + len(self) if row < 0 else int(row)
+        if not 0 <= row < len(self):
+            raise IndexError(f"passage row {row} out of range")
+        return self._row(row)
+
+    def __iter__(self) -> Iterator[Passage]:
+        for lo in range(0, len(self), CACHED_ROWS):   # in blocks: a million rows are never all in memory
+            yield from self.rows(lo, min(len(self), lo + CACHED_ROWS))
+
+    def rows(self, lo: int, hi: int) -> list[Passage]:
+        """Passages lo..hi-1, read in one call and not cached (a document, an iteration)."""
+        if hi <= lo:
+            return []
+        a, b = int(self._starts[lo]), int(self._ends[hi - 1])
+        return [_parse(line) for line in os.pread(self._fd, b - a, a).splitlines()]
+
+    @property
+    def by_id(self) -> Mapping[str, int]:
+        return _ById(self)
+
+    @property
+    def doc_rows(self) -> Mapping[str, np.ndarray]:
+        return _DocRows(self)
+
+    def document_rows(self, doc_id: str) -> tuple[int, int]:
+        """(first row, end row) of a document's passages, (0, 0) for an unknown one."""
+        i = self.doc_index.get(doc_id)
+        return (0, 0) if i is None else (int(self.bounds[i]), int(self.bounds[i + 1]))
+
+    def of_document(self, doc_id: str) -> list[Passage]:
+        """A document's passages, in order."""
+        return self.rows(*self.document_rows(doc_id))
+
+    def row_of(self, pid: str) -> int | None:
+        """The row of passage id "<doc_id>:<para>[.<part>]", found from its document's rows."""
+        doc_id, _, where = pid.rpartition(":")
+        m = _WHERE.fullmatch(where)
+        lo, hi = self.document_rows(doc_id)
+        if m is None or hi == lo:
+            return None
+        hit = np.flatnonzero((self.para[lo:hi] == int(m[1])) & (self.part[lo:hi] == int(m[2] or 0)))
+        return lo + int(hit[0]) if len(hit) and self[lo + int(hit[0])].id == pid else None
+
+
+class _ById(Mapping):
+    """passage id -> row, answered from the row table instead of a million-entry dict."""
+
+    def __init__(self, table: PassageTable):
+        self._table = table
+
+    def __getitem__(self, pid: str) -> int:
+        row = self._table.row_of(pid) if isinstance(pid, str) else None
+        if row is None:
+            raise KeyError(pid)
+        return row
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __iter__(self) -> Iterator[str]:
+        return (p.id for p in self._table)
+
+
+class _DocRows(Mapping):
+    """doc_id -> its rows (an int64 array); documents hold consecutive rows."""
+
+    def __init__(self, table: PassageTable):
+        self._table = table
+
+    def __getitem__(self, doc_id: str) -> np.ndarray:
+        if doc_id not in self._table.doc_index:
+            raise KeyError(doc_id)
+        return np.arange(*self._table.document_rows(doc_id), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._table.doc_index)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table.doc_index)
