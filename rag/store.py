@@ -115,8 +115,8 @@ def _checked(gen: Path, name: str, meta, whole: bool, keep: bool):
 
 
 def _digest(f) -> tuple[str, int]:
-    """(sha256, size) of an open file, read in chunks into one buffer."""
-    h, size, buf = hashlib.sha256(), 0, bytearray(CHUNK)
+    """(sha256, size) of an open file, read in chunks into one buffer (no larger than the file)."""
+    h, size, buf = hashlib.sha256(), 0, bytearray(max(1, min(CHUNK, os.fstat(f.fileno()).st_size)))
     view = memoryview(buf)
     while n := f.readinto(buf):
         h.update(view[:n])
