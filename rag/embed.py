@@ -24,6 +24,7 @@ class Embedder(Protocol):
     backend: str         # "torch" (sentence-transformers) or "onnx"
 
     def count_tokens(self, text: str) -> int: ...
+    def count_tokens_batch(self, texts: list[str]) -> list[int]: ...
     def encode_passages(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray: ...
     def encode_queries(self, texts: list[str]) -> np.ndarray: ...
 
@@ -68,9 +69,13 @@ class TorchEmbedder:
         self._lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
-        with self._lock:
+        return self.count_tokens_batch([text])[0]
+
+    def count_tokens_batch(self, texts: list[str]) -> list[int]:
+        with self._lock:    # encode() leaves the shared tokenizer padding its batches: undo that too
             self._tok.no_truncation()
-            return len(self._tok.encode(text).ids)
+            self._tok.no_padding()
+            return [len(e.ids) for e in self._tok.encode_batch(texts)]
 
     def _encode(self, texts: list[str], progress=None) -> np.ndarray:
         if not texts:

@@ -6,7 +6,6 @@ import bisect
 import hashlib
 import re
 from pathlib import Path
-from typing import Callable
 
 from . import text as T
 from .filters import iso_date
@@ -26,10 +25,10 @@ def doc_id_for(file_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._") or "doc"
 
 
-def parse(file_name: str, source: str, count: Callable[[str], int] | None = None,
+def parse(file_name: str, source: str, count: T.Count | None = None,
           limit: int = 256, doc_id: str | None = None, sha: str | None = None,
           title_room: str = "none", extracted: Extracted | None = None,
-          original: str = "") -> tuple[Document, list[Passage]]:
+          original: str = "", counts: T.Counts | None = None) -> tuple[Document, list[Passage]]:
     """Split one document's text into its metadata and passages.
 
     Args:
@@ -42,6 +41,8 @@ def parse(file_name: str, source: str, count: Callable[[str], int] | None = None
         extracted: what rag.readers found in the file (HTML/PDF): its title, author and date win
             over the first lines'; its page offsets give each passage its page.
         original: the file's name when it was added (labels use it instead of `file_name`).
+        counts: `count` for many texts in one call (a batched tokenizer call); the document's
+            paragraphs, and the sentences of each one over the window, are counted in one call each.
     """
     source = T.normalize_newlines(source)
     spans = T.blocks(source)
@@ -56,16 +57,19 @@ def parse(file_name: str, source: str, count: Callable[[str], int] | None = None
                    original=original, pages=len(pages), **meta)
     on_page: dict[int, int] = {}
     passages: list[Passage] = []
-    room = count(doc.title + ". ") - count("") if count and doc.title and title_room != "none" else 0
-    paragraphs = [(a, b, section) for a, b, section in _paragraphs(source, spans) if T.clean(source[a:b])]
-    for para, (a, b, section) in enumerate(paragraphs, start=1):   # (a block of only invisible chars is no text)
-        cleaned = T.clean(source[a:b])
+    paragraphs = [(a, b, section, cleaned) for a, b, section in _paragraphs(source, spans)
+                  if (cleaned := T.clean(source[a:b]))]            # (a block of only invisible chars is no text)
+    counts = counts or (lambda texts: [count(t) for t in texts])
+    head = [doc.title + ". ", ""] if count and doc.title and title_room != "none" else []
+    sizes = counts(head + [p[3] for p in paragraphs]) if count else []
+    room, totals = (sizes[0] - sizes[1] if head else 0), sizes[len(head):]
+    for para, (a, b, section, cleaned) in enumerate(paragraphs, start=1):
         boiler = sum(bool(p.search(cleaned)) for p in _BOILER) >= 2
         window = limit - room if para == 1 or title_room == "all" else limit
         page = bisect.bisect_right(pages, a) if pages else 0
         on_page[page] = on_page.get(page, 0) + 1
         where_cited = f"p. {page}, ¶{on_page[page]}" if page else f"¶{para}"
-        cuts = T.pieces(cleaned, count, window) if count else [(0, len(cleaned))]
+        cuts = T.pieces(cleaned, count, window, counts, totals[para - 1]) if count else [(0, len(cleaned))]
         where = T.clean_map(source[a:b])[1] if len(cuts) > 1 else None
         for part, (x, y) in enumerate(cuts, start=1 if len(cuts) > 1 else 0):
             body = cleaned[x:y]

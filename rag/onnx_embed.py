@@ -115,8 +115,15 @@ class OnnxEmbedder:
 
     def count_tokens(self, text: str) -> int:
         """Tokens in `text`, special tokens included, without truncation."""
+        return self.count_tokens_batch([text])[0]
+
+    def count_tokens_batch(self, texts: list[str]) -> list[int]:
+        """count_tokens of each text: one tokenizer call per CHUNK texts, without offsets (only lengths)."""
+        out: list[int] = []
         with self._lock:
-            return len(self._counter.encode(text))
+            for start in range(0, len(texts), CHUNK):
+                out += [len(e) for e in self._counter.encode_batch_fast(texts[start:start + CHUNK])]
+        return out
 
     def encode_passages(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """(len(texts), dim) unit float32 rows; `progress(n)` after each batch of n texts."""

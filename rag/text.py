@@ -144,18 +144,52 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return merged
 
 
-def pieces(text: str, count: Callable[[str], int], limit: int) -> list[tuple[int, int]]:
+Count = Callable[[str], int]                 # tokens in a text, the model's special tokens included
+Counts = Callable[[list[str]], list[int]]    # the same for many texts in one (batched) tokenizer call
+
+
+def pieces(text: str, count: Count, limit: int, counts: Counts | None = None,
+           total: int | None = None) -> list[tuple[int, int]]:
     """Spans of `text` covering it in order, each within `limit` tokens, cut at sentence boundaries
-    (or, for a single over-long sentence, at word boundaries)."""
-    if count(text) <= limit:
+    (or, for a single over-long sentence, at word boundaries). `counts` batches the counting; `total`
+    is count(text) when the caller has it already."""
+    counts = counts or (lambda texts: [count(t) for t in texts])
+    if (count(text) if total is None else total) <= limit:
         return [(0, len(text))]
+    spans = split_sentences(text)
+    special, *sizes = counts([""] + [text[a:b] for a, b in spans])
     units: list[tuple[int, int]] = []
-    for a, b in split_sentences(text):
-        if count(text[a:b]) > limit:
-            units.extend(_pack(text, [(m.start() + a, m.end() + a) for m in re.finditer(r"\S+", text[a:b])],
-                               count, limit))
+    unit_sizes: list[int] = []
+    for (a, b), n in zip(spans, sizes):
+        if n > limit:    # an over-long sentence: its words packed first, as whole units for the cut below
+            cut = _pack(text, [(m.start() + a, m.end() + a) for m in re.finditer(r"\S+", text[a:b])], count, limit)
+            units += cut
+            unit_sizes += counts([text[x:y] for x, y in cut])
         else:
             units.append((a, b))
+            unit_sizes.append(n)
+    return _pack_sized(text, units, unit_sizes, special, count, counts, limit)
+
+
+def _pack_sized(text: str, units, sizes: list[int], special: int, count, counts, limit: int):
+    """_pack for units whose counts are known: the cuts are planned by adding the units' counts (less
+    the `special` tokens each count includes), then checked with real counts in one batch: each span
+    fits (or is one unit) and would not fit with the next unit. For a count that does not shrink when
+    text is added, that is exactly the cut _pack makes. The default model's (WordPiece) counts add up
+    at spaces, so a span costs two counts in one call instead of a gallop's several single calls; when
+    a tokenizer's counts do not add up, the check fails and _pack does the work."""
+    plan, i = [], 0
+    while i < len(units):
+        j, n = i, sizes[i]
+        while j + 1 < len(units) and n + sizes[j + 1] - special <= limit:
+            j, n = j + 1, n + sizes[j + 1] - special
+        plan.append((i, j))
+        i = j + 1
+    fits = [text[units[i][0]:units[j][1]] for i, j in plan if j > i]
+    over = [text[units[i][0]:units[j + 1][1]] for i, j in plan if j + 1 < len(units)]
+    got = counts(fits + over)
+    if all(n <= limit for n in got[:len(fits)]) and all(n > limit for n in got[len(fits):]):
+        return [(units[i][0], units[j][1]) for i, j in plan]
     return _pack(text, units, count, limit)
 
 

@@ -97,6 +97,10 @@ def test_count_tokens_matches_torch(paragraphs, torch_emb, onnx_emb):
     for text in paragraphs + QUESTIONS + [long_text, ""]:
         assert onnx_emb.count_tokens(text) == torch_emb.count_tokens(text)
     assert onnx_emb.count_tokens(long_text) > onnx_emb.max_tokens   # counting does not truncate
+    texts = paragraphs + QUESTIONS + [long_text, ""]
+    torch_emb.encode_passages(paragraphs[:3])        # leaves sentence-transformers' tokenizer padding batches
+    want = [onnx_emb.count_tokens(t) for t in texts]
+    assert onnx_emb.count_tokens_batch(texts) == torch_emb.count_tokens_batch(texts) == want
 
 
 def test_empty_input_gives_empty_matrix(onnx_emb):

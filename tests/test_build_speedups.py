@@ -1,0 +1,105 @@
+"""The build's faster paths give the same index as the plain ones: batched token counts and cuts planned
+from sentence counts (rag.text.pieces) against the one-count-at-a-time splitter."""
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rag import ingest
+from rag import text as T
+
+
+def reference_pieces(text: str, count, limit: int) -> list[tuple[int, int]]:
+    """The splitter as it was before cuts were planned from batched counts: every cut found by
+    galloping with single counts."""
+    if count(text) <= limit:
+        return [(0, len(text))]
+    units: list[tuple[int, int]] = []
+    for a, b in T.split_sentences(text):
+        if count(text[a:b]) > limit:
+            units.extend(T._pack(text, [(m.start() + a, m.end() + a) for m in re.finditer(r"\S+", text[a:b])],
+                                 count, limit))
+        else:
+            units.append((a, b))
+    return T._pack(text, units, count, limit)
+
+
+def words(s: str) -> int:
+    """Adds up over cuts at spaces, like a WordPiece tokenizer's count: the planned cuts are exact."""
+    return len(s.split()) + 2
+
+
+def chars(s: str) -> int:
+    """Does not add up (a sum of pieces' counts under- or overestimates): the check must catch it."""
+    return len(s) // 4 + 2
+
+
+def ceil_chars(s: str) -> int:
+    """Joined text counts less than the sum of its parts (sums overestimate): the check must catch it too."""
+    return -(-len(s.replace(" ", "")) // 4) + 2
+
+
+class Recorder:
+    """A count and its batched form that remember how many texts and characters they were given."""
+
+    def __init__(self, count):
+        self.count, self.texts, self.chars, self.calls = count, 0, 0, 0
+
+    def one(self, s: str) -> int:
+        return self.many([s])[0]
+
+    def many(self, texts: list[str]) -> list[int]:
+        self.calls += 1
+        self.texts += len(texts)
+        self.chars += sum(map(len, texts))
+        return [self.count(t) for t in texts]
+
+
+SENTENCE = st.lists(st.sampled_from(["alpha", "beta", "Gen.", "U.S.", "x" * 30, "(Tass)", "end.", "Why?", "ok"]),
+                    min_size=1, max_size=12).map(" ".join)
+PARAGRAPH = st.lists(SENTENCE, min_size=1, max_size=12).map(lambda ss: " ".join(s[:1].upper() + s[1:] for s in ss))
+
+
+@settings(max_examples=300, deadline=None)
+@given(PARAGRAPH, st.integers(min_value=3, max_value=60), st.sampled_from([words, chars, ceil_chars]))
+def test_planned_cuts_are_the_gallop_cuts(text, limit, count):
+    rec = Recorder(count)
+    assert T.pieces(text, rec.one, limit, rec.many) == reference_pieces(text, count, limit)
+    assert T.pieces(text, count, limit) == reference_pieces(text, count, limit)       # no batched count given
+
+
+def test_planning_counts_less_text_in_fewer_calls():
+    """For a count that adds up, a long paragraph's cuts cost two counts per piece in one call, not a gallop."""
+    text = " ".join(f"Finding number {i} was observed in the cohort again." for i in range(200))
+    new, old = Recorder(words), Recorder(words)
+    assert T.pieces(text, new.one, 64, new.many) == reference_pieces(text, old.one, 64)
+    assert new.calls == 3 and old.calls > 100       # the whole text, its sentences, the check of the cuts
+    assert new.chars < 0.7 * old.chars, (new.chars, old.chars)
+
+
+def test_parse_counts_a_document_in_a_few_calls_with_the_same_passages():
+    title = "A Fairly Long Title About Bone Density"
+    body = "\n\n".join(" ".join(f"Paragraph {p} states fact {i} plainly." for i in range(3 + 9 * (p % 3)))
+                       for p in range(12))
+    source = f"Title: {title}\n\n{body}\n"
+    rec = Recorder(words)
+    for room in ("none", "lead", "all"):
+        _, plain = ingest.parse("a.txt", source, words, 40, title_room=room)
+        calls = rec.calls
+        _, batched = ingest.parse("a.txt", source, rec.one, 40, title_room=room, counts=rec.many)
+        assert [p.to_json() for p in batched] == [p.to_json() for p in plain]
+        split = len({p.para for p in plain if p.part})
+        assert split and rec.calls - calls == 1 + 2 * split     # the paragraphs; each split one's sentences, check
+
+
+def test_real_tokenizer_plans_the_gallop_cuts(real_engine):
+    emb = real_engine.embedder()
+    snap = real_engine.snapshot()
+    paragraphs = [p.text for p in snap.passages]
+    for limit in (24, 48, 96):
+        for text in paragraphs:
+            assert T.pieces(text, emb.count_tokens, limit, emb.count_tokens_batch) == \
+                reference_pieces(text, emb.count_tokens, limit)
+    assert emb.count_tokens_batch(paragraphs + [""]) == [emb.count_tokens(t) for t in paragraphs + [""]]
