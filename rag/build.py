@@ -137,19 +137,19 @@ def indexed_text(p: Passage, context: str, doc: Document | None) -> str:
 
 def _embed(emb, flat: list[tuple[Document, Passage]], settings: Settings, tick: Progress):
     """Vectors for passages (and, for answers, their sentences) in one batched pass each."""
-    done = [0]
+    def run(stage: str, texts: list[str]) -> np.ndarray:
+        done = [0]
 
-    def step(n: int) -> None:
-        done[0] += n
-        tick("embed", done[0], len(flat))
-    tick("embed", 0, len(flat))
-    vecs = emb.encode_passages([indexed_text(p, settings.context, d) for d, p in flat], step)
+        def step(n: int) -> None:
+            done[0] += n
+            tick(stage, done[0], len(texts))
+        tick(stage, 0, len(texts))
+        return emb.encode_passages(texts, step)
+    vecs = run("embed", [indexed_text(p, settings.context, d) for d, p in flat])
     counts = [len(p.sentences) if settings.answer_vectors else 0 for _, p in flat]
     texts = [s for _, p in flat for s in p.sentence_texts()] if settings.answer_vectors else []
-    if texts:
-        tick("embed sentences", 0, len(texts))
-    sents = emb.encode_passages(texts).reshape(len(texts), vecs.shape[1])
-    return vecs, sents, counts
+    sents = run("embed sentences", texts) if texts else np.zeros((0, vecs.shape[1]), np.float32)
+    return vecs, sents.reshape(len(texts), vecs.shape[1]), counts
 
 
 def _write(writer: store.Writer, settings: Settings, slots, dim: int, tick) -> str:
@@ -173,8 +173,8 @@ def _write(writer: store.Writer, settings: Settings, slots, dim: int, tick) -> s
                 "answer_vectors": settings.answer_vectors, "onnx": _onnx_hashes(settings),
                 "faiss_version": vindex.FAISS_VERSION, "ingest_version": INGEST_VERSION,
                 "passages": len(passages), "sentences": int(len(sents)),
-                "documents": {d.doc_id: {"file": d.file, "sha256": d.sha256,
-                                         "passages": sum(p.doc_id == d.doc_id for p in passages)} for d in docs},
+                "documents": {d.doc_id: {"file": d.file, "sha256": d.sha256, "passages": len(ps)}
+                              for d, ps, *_ in slots},
                 "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     name = writer.publish(manifest)
     tick("write", 1, 1)

@@ -134,15 +134,21 @@ class OnnxEmbedder:
 
     def _encode(self, texts: list[str], progress: Callable[[int], None] | None) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        # Similar lengths share a batch, so little of each batch is padding: texts are sorted by characters
+        # (so each chunk holds similar lengths), then each chunk by tokens. Sorting only within chunks in
+        # input order padded the 3,313 sentences of 400 SciFact abstracts with 3.5% more tokens.
+        by_chars = range(len(texts))
+        if len(texts) > CHUNK:
+            by_chars = sorted(by_chars, key=lambda i: len(texts[i]))
         for start in range(0, len(texts), CHUNK):
-            chunk = texts[start:start + CHUNK]
+            chunk = by_chars[start:start + CHUNK]
             with self._lock:
-                encs = [self._tok.encode(chunk[0])] if len(chunk) == 1 else self._tok.encode_batch(chunk)
-            # Similar lengths share a batch, so little of each batch is padding.
+                encs = ([self._tok.encode(texts[chunk[0]])] if len(chunk) == 1
+                        else self._tok.encode_batch([texts[i] for i in chunk]))
             order = sorted(range(len(encs)), key=lambda i: len(encs[i]))
             for b in range(0, len(order), self.batch_size):
                 rows = order[b:b + self.batch_size]
-                out[[start + i for i in rows]] = self._run([encs[i] for i in rows])
+                out[[chunk[i] for i in rows]] = self._run([encs[i] for i in rows])
                 if progress:
                     progress(len(rows))
         return out

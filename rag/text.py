@@ -18,6 +18,7 @@ _MARKUP = re.compile(r"\\([\\$*_`#\[\](){}.!+\-])|" + _INVISIBLE.pattern
                      + r"|(?<![^\s(\[{\"'“‘])(?:\*\*|__)(?=[^\s*_])"
                      + r"|(?<=[^\s*_])(?:\*\*|__)(?![^\s)\]}\"'”’.,;:!?…])")
 _SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\S+")
 _TERMINAL = ".!?:;\"”’)]…'"
 _DATED = re.compile(r"^\s*(?:(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}\b"
                     r"|\d{4}-\d{2}-\d{2}\b)[^:\n]{0,40}:\s")
@@ -57,6 +58,18 @@ def clean(s: str) -> str:
 
 def clean_map(s: str) -> tuple[str, list[int]]:
     """clean(s) together with, for each output character, its index in s (plus len(s) as sentinel)."""
+    if _MARKUP.search(s) is None:     # plain text: whole words are kept, so map them a word at a time
+        words = [m.span() for m in _WORD.finditer(s)]
+        where: list[int] = []
+        for a, b in words:
+            where += range(a, b)
+            where.append(b)           # the space after the word: the first whitespace character
+        return " ".join(s[a:b] for a, b in words), where[:-1] + [len(s)]
+    return _clean_map_chars(s)
+
+
+def _clean_map_chars(s: str) -> tuple[str, list[int]]:
+    """clean_map for any text, a character at a time."""
     drop = bytearray(len(s))
     for m in _MARKUP.finditer(s):
         end = m.start() + 1 if m.group(1) else m.end()     # an escape keeps its character

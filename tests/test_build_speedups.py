@@ -1,9 +1,11 @@
 """The build's faster paths give the same index as the plain ones: batched token counts and cuts planned
-from sentence counts (rag.text.pieces) against the one-count-at-a-time splitter."""
+from sentence counts (rag.text.pieces) against the one-count-at-a-time splitter, sorted encoding
+chunks against one text at a time, and the manifest's per-document counts and progress."""
 from __future__ import annotations
 
 import re
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -103,3 +105,38 @@ def test_real_tokenizer_plans_the_gallop_cuts(real_engine):
             assert T.pieces(text, emb.count_tokens, limit, emb.count_tokens_batch) == \
                 reference_pieces(text, emb.count_tokens, limit)
     assert emb.count_tokens_batch(paragraphs + [""]) == [emb.count_tokens(t) for t in paragraphs + [""]]
+
+
+def test_sorted_chunks_keep_each_text_in_its_row(real_engine, monkeypatch):
+    """Texts over one chunk are sorted by length before tokenizing: rows still come back in input order."""
+    from rag import onnx_embed
+    emb = real_engine.embedder()
+    assert emb.backend == "onnx"
+    texts = [p.text[:n] for p, n in zip(real_engine.snapshot().passages, [300, 20, 900, 60, 5, 200] * 10)]
+    one_by_one = np.vstack([emb.encode_queries([t]) for t in texts])
+    monkeypatch.setattr(onnx_embed, "CHUNK", 7)
+    calls: list[int] = []
+    chunked = emb.encode_passages(texts, calls.append)
+    assert chunked.shape == one_by_one.shape and sum(calls) == len(texts)
+    assert float((chunked * one_by_one).sum(1).min()) >= 0.99999
+
+
+def test_manifest_counts_and_progress_per_document(fake_engine, docs):
+    (docs / "extra.txt").write_text("Title: Extra\n\nOne more paragraph here. It has two sentences.\n")
+    ticks: list[tuple[str, int, int]] = []
+    report = fake_engine.build(progress=lambda *t: ticks.append(t))
+    snap = fake_engine.snapshot()
+    assert report.new == ("extra.txt",) and len(report.unchanged) == 5
+    for doc_id, entry in snap.manifest["documents"].items():
+        assert entry["passages"] == sum(p.doc_id == doc_id for p in snap.passages) > 0
+    last = {stage: (done, total) for stage, done, total in ticks}
+    new = [p for p in snap.passages if p.doc_id == "extra"]
+    assert last["embed"] == (len(new), len(new))
+    assert last["embed sentences"] == (2, 2) == (sum(len(p.sentences) for p in new),) * 2
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab \n\t\u00a0\u2028\u3000.*_\\\u200b"), max_size=40))
+def test_clean_map_a_word_at_a_time_agrees_with_the_character_loop(s):
+    text, where = T.clean_map(s)
+    assert (text, where) == T._clean_map_chars(s) and text == T.clean(s)
