@@ -90,7 +90,8 @@ def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick) -
         try:
             got = readers.read(path.name, data, settings.max_pages, settings.parse_seconds)
             doc, passages = ingest.parse(path.name, got.text, emb.count_tokens, emb.max_tokens, doc_id, sha,
-                                         room, got, original, getattr(emb, "count_tokens_batch", None))
+                                         room, got, original, getattr(emb, "count_tokens_batch", None),
+                                         getattr(emb, "counts_add_up", False))
         except ingest.UnsupportedDocument as exc:
             skipped.append((path.name, str(exc)))
             continue

@@ -28,7 +28,8 @@ def doc_id_for(file_name: str) -> str:
 def parse(file_name: str, source: str, count: T.Count | None = None,
           limit: int = 256, doc_id: str | None = None, sha: str | None = None,
           title_room: str = "none", extracted: Extracted | None = None,
-          original: str = "", counts: T.Counts | None = None) -> tuple[Document, list[Passage]]:
+          original: str = "", counts: T.Counts | None = None,
+          adds_up: bool = False) -> tuple[Document, list[Passage]]:
     """Split one document's text into its metadata and passages.
 
     Args:
@@ -43,6 +44,8 @@ def parse(file_name: str, source: str, count: T.Count | None = None,
         original: the file's name when it was added (labels use it instead of `file_name`).
         counts: `count` for many texts in one call (a batched tokenizer call); the document's
             paragraphs, and the sentences of each one over the window, are counted in one call each.
+        adds_up: the tokenizer's counts add up over text cut at spaces (see rag.text.pieces): then
+            each sentence is counted once, in one call, and nothing else is counted.
     """
     source = T.normalize_newlines(source)
     spans = T.blocks(source)
@@ -59,17 +62,17 @@ def parse(file_name: str, source: str, count: T.Count | None = None,
     passages: list[Passage] = []
     paragraphs = [(a, b, section, cleaned) for a, b, section in _paragraphs(source, spans)
                   if (cleaned := T.clean(source[a:b]))]            # (a block of only invisible chars is no text)
-    counts = counts or (lambda texts: [count(t) for t in texts])
     head = [doc.title + ". ", ""] if count and doc.title and title_room != "none" else []
-    sizes = counts(head + [p[3] for p in paragraphs]) if count else []
-    room, totals = (sizes[0] - sizes[1] if head else 0), sizes[len(head):]
+    if count:
+        heads, totals, counts = _counted(head, [p[3] for p in paragraphs], count, counts, adds_up)
+    room = heads[0] - heads[1] if head else 0
     for para, (a, b, section, cleaned) in enumerate(paragraphs, start=1):
         boiler = sum(bool(p.search(cleaned)) for p in _BOILER) >= 2
         window = limit - room if para == 1 or title_room == "all" else limit
         page = bisect.bisect_right(pages, a) if pages else 0
         on_page[page] = on_page.get(page, 0) + 1
         where_cited = f"p. {page}, ¶{on_page[page]}" if page else f"¶{para}"
-        cuts = T.pieces(cleaned, count, window, counts, totals[para - 1]) if count else [(0, len(cleaned))]
+        cuts = T.pieces(cleaned, count, window, counts, totals[para - 1], adds_up) if count else [(0, len(cleaned))]
         where = T.clean_map(source[a:b])[1] if len(cuts) > 1 else None
         for part, (x, y) in enumerate(cuts, start=1 if len(cuts) > 1 else 0):
             body = cleaned[x:y]
@@ -81,6 +84,26 @@ def parse(file_name: str, source: str, count: T.Count | None = None,
                                     end=end, citation=cite, section=section, boilerplate=boiler,
                                     sentences=tuple(T.split_sentences(body)), page=page))
     return doc, passages
+
+
+def _counted(head: list[str], paragraphs: list[str], count, counts, adds_up: bool):
+    """(counts of `head`, counts of `paragraphs`, the batched count for T.pieces), in one batched call.
+    When counts add up, the paragraphs' sentences are counted instead: a paragraph's count is the sum
+    of its sentences' less the special tokens each repeats, and T.pieces finds them remembered."""
+    counts = counts or (lambda texts: [count(t) for t in texts])
+    if not adds_up:
+        sizes = counts(head + paragraphs)
+        return sizes[:len(head)], sizes[len(head):], counts
+    known: dict[str, int] = {}
+
+    def remembered(texts: list[str]) -> list[int]:
+        todo = list(dict.fromkeys(t for t in texts if t not in known))
+        known.update(zip(todo, counts(todo) if todo else []))
+        return [known[t] for t in texts]
+    spans = [T.split_sentences(p) for p in paragraphs]
+    remembered(head + [""] + [p[a:b] for p, sp in zip(paragraphs, spans) for a, b in sp])
+    totals = [sum(known[p[a:b]] for a, b in sp) - known[""] * (len(sp) - 1) for p, sp in zip(paragraphs, spans)]
+    return [known[h] for h in head], totals, remembered
 
 
 def _metadata(source: str, spans: list[tuple[int, int]]) -> tuple[dict, list[tuple[int, int]]]:

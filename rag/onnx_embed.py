@@ -17,6 +17,8 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
+from .embed import adds_up
+
 FILES = ("model.onnx", "tokenizer.json")   # hashed into export.json by rag.export
 # Measured on the 2-core machine (58 seed passages; median of 200 single questions):
 #   batch 16 / 32 / 64 at 2 threads: 72 / 50 / 26 passages/s. Smaller is faster on CPU (less padding,
@@ -94,6 +96,7 @@ class OnnxEmbedder:
         self.batch_size = batch_size
         self.fingerprint = str(meta.get("sha256", {}).get("model.onnx", ""))   # recorded in the manifest
         spec = (onnx_dir / "tokenizer.json").read_text(encoding="utf-8")
+        self.counts_add_up = adds_up(json.loads(spec))
         self._counter = Tokenizer.from_str(spec)    # whole text: count_tokens must see past the window
         self._counter.no_truncation()
         self._counter.no_padding()

@@ -162,10 +162,11 @@ Counts = Callable[[list[str]], list[int]]    # the same for many texts in one (b
 
 
 def pieces(text: str, count: Count, limit: int, counts: Counts | None = None,
-           total: int | None = None) -> list[tuple[int, int]]:
+           total: int | None = None, adds_up: bool = False) -> list[tuple[int, int]]:
     """Spans of `text` covering it in order, each within `limit` tokens, cut at sentence boundaries
     (or, for a single over-long sentence, at word boundaries). `counts` batches the counting; `total`
-    is count(text) when the caller has it already."""
+    is count(text) when the caller has it already; `adds_up` says that counts add up over text cut
+    at spaces, count(a + " " + b) == count(a) + count(b) - count(""), as the tokenizer guarantees."""
     counts = counts or (lambda texts: [count(t) for t in texts])
     if (count(text) if total is None else total) <= limit:
         return [(0, len(text))]
@@ -181,16 +182,16 @@ def pieces(text: str, count: Count, limit: int, counts: Counts | None = None,
         else:
             units.append((a, b))
             unit_sizes.append(n)
-    return _pack_sized(text, units, unit_sizes, special, count, counts, limit)
+    return _pack_sized(text, units, unit_sizes, special, count, counts, limit, check=not adds_up)
 
 
-def _pack_sized(text: str, units, sizes: list[int], special: int, count, counts, limit: int):
+def _pack_sized(text: str, units, sizes: list[int], special: int, count, counts, limit: int, check: bool):
     """_pack for units whose counts are known: the cuts are planned by adding the units' counts (less
     the `special` tokens each count includes), then checked with real counts in one batch: each span
     fits (or is one unit) and would not fit with the next unit. For a count that does not shrink when
-    text is added, that is exactly the cut _pack makes. The default model's (WordPiece) counts add up
-    at spaces, so a span costs two counts in one call instead of a gallop's several single calls; when
-    a tokenizer's counts do not add up, the check fails and _pack does the work."""
+    text is added, that is exactly the cut _pack makes: two counts a span, in one call, instead of a
+    gallop's several single calls. When a tokenizer's counts do not add up the check fails and _pack
+    does the work; when they are known to add up (`check` off) the plan is exact as it stands."""
     plan, i = [], 0
     while i < len(units):
         j, n = i, sizes[i]
@@ -198,6 +199,8 @@ def _pack_sized(text: str, units, sizes: list[int], special: int, count, counts,
             j, n = j + 1, n + sizes[j + 1] - special
         plan.append((i, j))
         i = j + 1
+    if not check:
+        return [(units[i][0], units[j][1]) for i, j in plan]
     fits = [text[units[i][0]:units[j][1]] for i, j in plan if j > i]
     over = [text[units[i][0]:units[j + 1][1]] for i, j in plan if j + 1 < len(units)]
     got = counts(fits + over)

@@ -68,8 +68,11 @@ PARAGRAPH = st.lists(SENTENCE, min_size=1, max_size=12).map(lambda ss: " ".join(
 @given(PARAGRAPH, st.integers(min_value=3, max_value=60), st.sampled_from([words, chars, ceil_chars]))
 def test_planned_cuts_are_the_gallop_cuts(text, limit, count):
     rec = Recorder(count)
-    assert T.pieces(text, rec.one, limit, rec.many) == reference_pieces(text, count, limit)
-    assert T.pieces(text, count, limit) == reference_pieces(text, count, limit)       # no batched count given
+    want = reference_pieces(text, count, limit)
+    assert T.pieces(text, rec.one, limit, rec.many) == want
+    assert T.pieces(text, count, limit) == want       # no batched count given
+    if count is words:                                # a count that adds up: the plan needs no check
+        assert T.pieces(text, count, limit, rec.many, adds_up=True) == want
 
 
 def test_planning_counts_less_text_in_fewer_calls():
@@ -94,16 +97,22 @@ def test_parse_counts_a_document_in_a_few_calls_with_the_same_passages():
         assert [p.to_json() for p in batched] == [p.to_json() for p in plain]
         split = len({p.para for p in plain if p.part})
         assert split and rec.calls - calls == 1 + 2 * split     # the paragraphs; each split one's sentences, check
+        calls, counted = rec.calls, rec.chars
+        _, summed = ingest.parse("a.txt", source, rec.one, 40, title_room=room, counts=rec.many, adds_up=True)
+        assert [p.to_json() for p in summed] == [p.to_json() for p in plain]
+        assert rec.calls - calls == 1 and rec.chars - counted < len(source)   # each sentence, once
 
 
 def test_real_tokenizer_plans_the_gallop_cuts(real_engine):
     emb = real_engine.embedder()
     snap = real_engine.snapshot()
     paragraphs = [p.text for p in snap.passages]
+    assert emb.counts_add_up
     for limit in (24, 48, 96):
         for text in paragraphs:
-            assert T.pieces(text, emb.count_tokens, limit, emb.count_tokens_batch) == \
-                reference_pieces(text, emb.count_tokens, limit)
+            want = reference_pieces(text, emb.count_tokens, limit)
+            assert T.pieces(text, emb.count_tokens, limit, emb.count_tokens_batch) == want
+            assert T.pieces(text, emb.count_tokens, limit, emb.count_tokens_batch, adds_up=True) == want
     assert emb.count_tokens_batch(paragraphs + [""]) == [emb.count_tokens(t) for t in paragraphs + [""]]
 
 
@@ -140,3 +149,30 @@ def test_manifest_counts_and_progress_per_document(fake_engine, docs):
 def test_clean_map_a_word_at_a_time_agrees_with_the_character_loop(s):
     text, where = T.clean_map(s)
     assert (text, where) == T._clean_map_chars(s) and text == T.clean(s)
+
+
+UNITS = st.lists(st.sampled_from(list("aZé\u0301ß.,;!?-'\"()[]#*_$1 \t\n\u00a0\u200b\x00\x1c\u3000中文한ΣσςİI🙂👍🏽\ufb01")
+                                 + ["[CLS]", "[MASK]", "##ing", "un", "http://x.org"]),
+                 min_size=1, max_size=30).map(lambda cs: T.clean("".join(cs))).filter(bool)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(UNITS, min_size=2, max_size=5))
+def test_real_tokenizer_counts_add_up_at_spaces(real_engine, units):
+    """What `counts_add_up` promises for the default model (WordPiece): cut at a space, counts add up."""
+    emb = real_engine.embedder()
+    whole, *parts = emb.count_tokens_batch([" ".join(units), ""] + units)
+    special, parts = parts[0], parts[1:]
+    assert whole == sum(parts) - special * (len(units) - 1)
+
+
+def test_only_known_pipelines_are_trusted_to_add_up(real_engine):
+    import json
+
+    from rag.embed import adds_up
+    spec = json.loads(real_engine.embedder()._counter.to_str())
+    assert adds_up(spec)
+    for key, other in (("pre_tokenizer", {"type": "Metaspace"}), ("model", {"type": "BPE"}),
+                       ("normalizer", {"type": "NFKC"}), ("post_processor", None)):
+        assert not adds_up({**spec, key: other}), key
+    assert not adds_up({**spec, "added_tokens": spec["added_tokens"] + [{"content": "new york"}]})
