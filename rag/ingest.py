@@ -73,10 +73,11 @@ def parse(file_name: str, source: str, count: T.Count | None = None,
         on_page[page] = on_page.get(page, 0) + 1
         where_cited = f"p. {page}, ¶{on_page[page]}" if page else f"¶{para}"
         cuts = T.pieces(cleaned, count, window, counts, totals[para - 1], adds_up) if count else [(0, len(cleaned))]
-        where = T.clean_map(source[a:b])[1] if len(cuts) > 1 else None
+        if len(cuts) > 1:   # offsets of the pieces in the source (the same offsets when it is already clean)
+            where = range(b - a + 1) if cleaned == source[a:b] else T.clean_map(source[a:b])[1]
         for part, (x, y) in enumerate(cuts, start=1 if len(cuts) > 1 else 0):
             body = cleaned[x:y]
-            start, end = T.source_span(source[a:b], where, x, y) if where else (0, b - a)
+            start, end = T.source_span(source[a:b], where, x, y) if len(cuts) > 1 else (0, b - a)
             start, end = a + start, a + end
             pid = f"{doc_id}:{para}" + (f".{part}" if part else "")
             cite = f"{doc.label}, {where_cited}" + (f" (part {part})" if part else "")
