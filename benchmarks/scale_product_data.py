@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import scale_data as D
 
+from rag import generation
 from rag import index as vindex
 from rag import passages as passage_table
 from rag import store
@@ -65,15 +66,13 @@ def corpus(n: int) -> tuple[list[Document], list[Passage]]:
 def write_sentences(w: store.Writer, x: np.ndarray, counts: np.ndarray) -> int:
     """sentences.npy written in chunks (constant memory): each passage's vector + noise, normalised."""
     owner, rng = np.repeat(np.arange(len(counts)), counts), np.random.default_rng(0)
-    with open(w.tmp / "sentences.npy", "wb") as f:
-        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
-                                                 "shape": (len(owner), x.shape[1])})
+
+    def blocks():
         for a in range(0, len(owner), 250_000):
             rows = owner[a:a + 250_000]
             v = x[rows] + NOISE * rng.standard_normal((len(rows), x.shape[1]), dtype=np.float32)
-            f.write((v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32).tobytes())
-    w.add_file("sentences.npy")
-    return len(owner)
+            yield v / np.linalg.norm(v, axis=1, keepdims=True)
+    return generation.write_npy(w, "sentences.npy", blocks(), len(owner), x.shape[1])
 
 
 def build(n: int) -> dict:

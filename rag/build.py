@@ -3,21 +3,18 @@ sha256, same model) reuse their passages and vectors; only new or changed ones a
 from __future__ import annotations
 
 import hashlib
-import json
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from . import index as vindex
-from . import ingest, library, readers, store
-from . import passages as passage_table
+from . import generation, ingest, library, readers, store
 from .config import Settings
-from .lexical import Lexical
+from .generation import indexed_text
 from .schema import BadInput, BuildReport, Document, Passage
-from .snapshot import INGEST_VERSION, Snapshot
+from .snapshot import Snapshot
 
 Progress = Callable[[str, int, int], None]   # (stage, done, total)
 
@@ -42,7 +39,7 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
     old_docs = {d.file: d for d in old.documents} if old else {}
     originals = {f: m.get("original", "") for f, m in library.sources(settings.docs_dir).items()}
     with store.Writer(settings.index_dir) as writer:
-        slots, skipped, fresh, seen = [], [], [], set()      # slots: (Document, passages, vecs, sents) | None
+        slots, skipped, fresh, seen = [], [], [], set()   # a Slot; an unchanged Document; None until parsed
         shas: dict[str, str] = {}
         for path in files:
             try:
@@ -59,26 +56,27 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
             prev = old_docs.get(path.name)
             original = originals.get(path.name, "")
             if prev is not None and prev.sha256 == sha and prev.doc_id == doc_id and prev.original == original:
-                slots.append((prev, *_reuse(old, old.doc_rows.get(doc_id, np.zeros(0, np.int64)))))
+                slots.append(prev)        # re-used from the old generation only if a new one is written
             else:
                 slots.append(None)
                 fresh.append((len(slots) - 1, path, data, doc_id, sha, original))
-        unchanged = [s[0].file for s in slots if s is not None]
+        unchanged = [s.file for s in slots if s is not None]
         new, embedded = _ingest_new(settings, get_embedder, fresh, slots, skipped, tick) if fresh else ([], 0)
         slots = [s for s in slots if s is not None]
         if not slots:
             raise BadInput(f"no documents to index in {settings.docs_dir}/ (add .txt, .md, .html or .pdf files)"
                            + "".join(f"\n  skipped {f}: {r}" for f, r in skipped))
-        docs = [s[0] for s in slots]
+        docs = [s.doc if isinstance(s, generation.Slot) else s for s in slots]
         removed = sorted(set(old_docs) - {d.file for d in docs}) if old else []
         same_files = old and [d.file for d in docs] == [d.file for d in old.documents]
-        if same_files and not new and old.manifest.get("bm25") == _bm25_params(settings):
+        if same_files and not new and old.manifest.get("bm25") == generation.bm25_params(settings):
             return BuildReport(len(docs), len(old.passages), (), tuple(unchanged), (), tuple(skipped),
                                time.perf_counter() - t0, old.generation, rebuilt=False)
         dim = old.manifest["dim"] if old and not new else get_embedder().dim
-        generation = _write(writer, settings, slots, dim, tick)
-    return BuildReport(len(docs), sum(len(s[1]) for s in slots), tuple(new), tuple(unchanged), tuple(removed),
-                       tuple(skipped), time.perf_counter() - t0, generation, rebuilt=True, embedded=embedded)
+        slots = [s if isinstance(s, generation.Slot) else _reuse(old, s) for s in slots]
+        name = generation.write(writer, settings, slots, dim, tick)
+    return BuildReport(len(docs), sum(len(s.passages) for s in slots), tuple(new), tuple(unchanged), tuple(removed),
+                       tuple(skipped), time.perf_counter() - t0, name, rebuilt=True, embedded=embedded)
 
 
 def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick) -> tuple[list[str], int]:
@@ -106,7 +104,7 @@ def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick) -
     row = srow = 0
     for slot, doc, passages in parsed:
         n, m = len(passages), sum(counts[row:row + len(passages)])
-        slots[slot] = (doc, passages, vecs[row:row + n], sents[srow:srow + m])
+        slots[slot] = generation.Slot(doc, passages, vecs[row:row + n], m, lambda a=sents[srow:srow + m]: a)
         row, srow = row + n, srow + m
     return [doc.file for _, doc, _ in parsed], len(flat)
 
@@ -118,22 +116,13 @@ def _unique(doc_id: str, seen: set, name: str) -> str:
     return doc_id
 
 
-def _reuse(old: Snapshot, rows: np.ndarray):
-    """An unchanged document's passages, vectors and sentence vectors, taken from the old generation."""
-    passages = [old.passages[r] for r in rows.tolist()]
-    vecs = vindex.take(old.vectors, rows)
-    sents = np.vstack([old.sentences_of(r) for r in rows.tolist()] or [np.zeros((0, vecs.shape[1]), np.float32)])
-    return passages, vecs, sents
-
-
-def indexed_text(p: Passage, context: str, doc: Document | None) -> str:
-    """What the model and BM25 see for a passage: its text, after the title or heading that
-    `context` asks for (see Settings.context). Every piece of a split first paragraph gets the
-    title; ingest left room for it in the window."""
-    title = doc.title if doc else ""
-    head = [title] if title and (context == "title" or context == "lead" and p.para == 1) else []
-    head += [p.section] if context == "section" and p.section else []
-    return ". ".join(head + [p.text])
+def _reuse(old: Snapshot, doc: Document) -> generation.Slot:
+    """An unchanged document's passages and vectors, taken from the old generation; its sentence
+    vectors are read from there when they are written (a block per document, never all at once)."""
+    lo, hi = old.passages.document_rows(doc.doc_id)
+    a, b = (int(old.sentence_start[lo]), int(old.sentence_start[hi])) if len(old.sentences) else (0, 0)
+    return generation.Slot(doc, old.passages.rows(lo, hi), vindex.take(old.vectors, np.arange(lo, hi)),
+                           b - a, lambda: old.sentences.span(a, b))
 
 
 def _embed(emb, flat: list[tuple[Document, Passage]], settings: Settings, tick: Progress):
@@ -151,53 +140,3 @@ def _embed(emb, flat: list[tuple[Document, Passage]], settings: Settings, tick: 
     texts = [s for _, p in flat for s in p.sentence_texts()] if settings.answer_vectors else []
     sents = run("embed sentences", texts) if texts else np.zeros((0, vecs.shape[1]), np.float32)
     return vecs, sents.reshape(len(texts), vecs.shape[1]), counts
-
-
-def _write(writer: store.Writer, settings: Settings, slots, dim: int, tick) -> str:
-    docs = [s[0] for s in slots]
-    passages = [p for s in slots for p in s[1]]
-    vecs = np.vstack([s[2].reshape(-1, dim) for s in slots]).astype(np.float32)
-    sents = np.vstack([s[3].reshape(-1, dim) for s in slots]).astype(np.float32)
-    tick("write", 0, 1)
-    writer.write("documents.json", json.dumps([d.to_json() for d in docs], ensure_ascii=False).encode("utf-8"))
-    passage_table.write(writer, passages, docs)   # passages.jsonl and its row table rows.npy
-    writer.write("vectors.faiss", vindex.to_bytes(vindex.build(vecs)))
-    buf = _npy(sents)
-    writer.write("sentences.npy", buf)
-    by_doc = {d.doc_id: d for d in docs}
-    Lexical.build([indexed_text(p, settings.context, by_doc.get(p.doc_id)) for p in passages],
-                  settings.bm25_k1, settings.bm25_b,
-                  settings.stopwords).save(writer.tmp / "bm25")
-    writer.add_folder("bm25")
-    manifest = {"model": settings.model, "dim": int(dim), "normalized": True, "metric": "inner_product",
-                "context": settings.context, "bm25": _bm25_params(settings),
-                "answer_vectors": settings.answer_vectors, "onnx": _onnx_hashes(settings),
-                "faiss_version": vindex.FAISS_VERSION, "ingest_version": INGEST_VERSION,
-                "passages": len(passages), "sentences": int(len(sents)),
-                "documents": {d.doc_id: {"file": d.file, "sha256": d.sha256, "passages": len(ps)}
-                              for d, ps, *_ in slots},
-                "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    name = writer.publish(manifest)
-    tick("write", 1, 1)
-    return name
-
-
-def _onnx_hashes(settings: Settings) -> dict:
-    """The sha256 of the model's ONNX export files, when an export exists (else {})."""
-    from .embed import onnx_dir_for
-    try:
-        meta = json.loads((onnx_dir_for(settings.index_dir, settings.model) / "export.json").read_text("utf-8"))
-        return dict(meta["sha256"]) if meta.get("model") == settings.model else {}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-
-
-def _bm25_params(settings: Settings) -> dict:
-    return {"k1": settings.bm25_k1, "b": settings.bm25_b, "stopwords": settings.stopwords}
-
-
-def _npy(array: np.ndarray) -> bytes:
-    import io
-    out = io.BytesIO()
-    np.save(out, array, allow_pickle=False)
-    return out.getvalue()

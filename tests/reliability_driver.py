@@ -61,7 +61,7 @@ def install_pause(point: str, marker: Path, go: Path | None) -> None:
             time.sleep(0.005)
 
     W, real_rename, real_replace, real_rmtree = store.Writer, os.rename, os.replace, shutil.rmtree
-    init, write, add_folder = W.__init__, W.write, W.add_folder
+    init, write, add_folder, add_file = W.__init__, W.write, W.add_folder, W.add_file
 
     def init_then_pause(self, *a, **k):
         init(self, *a, **k)
@@ -75,6 +75,15 @@ def install_pause(point: str, marker: Path, go: Path | None) -> None:
                 f.flush()
             pause()
         write(self, name, data)
+
+    def torn_file(self, name):
+        if point == f"write:{name}":    # a file written in blocks (sentences.npy): half of it on disk
+            path = self.tmp / name
+            data = path.read_bytes()
+            os.truncate(path, len(data) // 2)
+            pause()
+            path.write_bytes(data)
+        add_file(self, name)
 
     def pause_in_folder(self, sub):
         if point == "bm25":
@@ -106,7 +115,7 @@ def install_pause(point: str, marker: Path, go: Path | None) -> None:
             pause()
         real_rmtree(path, *a, **k)
 
-    W.__init__, W.write, W.add_folder = init_then_pause, torn_write, pause_in_folder
+    W.__init__, W.write, W.add_folder, W.add_file = init_then_pause, torn_write, pause_in_folder, torn_file
     os.rename, os.replace, shutil.rmtree = rename, replace, rmtree
 
 
@@ -190,12 +199,13 @@ def cmd_load(argv: list[str]) -> int:
     """Load each index folder; the faiss parser's inputs are recorded, to show that only bytes that
     passed their checksum ever reach it."""
     parsed: list[str] = []
-    real = vindex.from_bytes
+    real = vindex.from_file
 
-    def recording(data, dim, count):
-        parsed.append(hashlib.sha256(data).hexdigest())
-        return real(data, dim, count)
-    vindex.from_bytes = recording
+    def recording(file, dim, count):
+        parsed.append(hashlib.sha256(file.read()).hexdigest())
+        file.seek(0)
+        return real(file, dim, count)
+    vindex.from_file = recording
     for index in argv:
         parsed.clear()
         print(json.dumps({"index": index, "start": True}), flush=True)   # names the culprit of a crash

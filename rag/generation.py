@@ -1,0 +1,104 @@
+"""Writing one index generation: the files rag/build.py publishes through rag.store.Writer.
+
+Memory stays near one copy of the vectors whatever the corpus size: sentence vectors (4 per passage
+on average, 6 GB at a million passages) are streamed into sentences.npy block by block, never
+stacked into one array or serialised into one bytes object."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from . import index as vindex
+from . import passages as passage_table
+from . import store
+from .config import Settings
+from .lexical import Lexical
+from .schema import Document, Passage
+from .snapshot import INGEST_VERSION
+
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One document of a generation: its passages, their vectors (n, dim), and its m sentence
+    vectors, made only when written (a re-used document's are read from the old generation then)."""
+    doc: Document
+    passages: list[Passage]
+    vectors: np.ndarray
+    sentence_rows: int
+    sentences: Callable[[], np.ndarray]
+
+
+def indexed_text(p: Passage, context: str, doc: Document | None) -> str:
+    """What the model and BM25 see for a passage: its text, after the title or heading that
+    `context` asks for (see Settings.context). Every piece of a split first paragraph gets the
+    title; ingest left room for it in the window."""
+    title = doc.title if doc else ""
+    head = [title] if title and (context == "title" or context == "lead" and p.para == 1) else []
+    head += [p.section] if context == "section" and p.section else []
+    return ". ".join(head + [p.text])
+
+
+def write(writer: store.Writer, settings: Settings, slots: Sequence[Slot], dim: int,
+          tick: Callable[[str, int, int], None]) -> str:
+    """Write every file of the generation from the documents' slots, then publish it."""
+    docs = [s.doc for s in slots]
+    passages = [p for s in slots for p in s.passages]
+    tick("write", 0, 1)
+    writer.write("documents.json", json.dumps([d.to_json() for d in docs], ensure_ascii=False).encode("utf-8"))
+    passage_table.write(writer, passages, docs)   # passages.jsonl and its row table rows.npy
+    vecs = np.vstack([s.vectors.reshape(-1, dim) for s in slots]).astype(np.float32, copy=False)
+    writer.write("vectors.faiss", vindex.to_bytes(vindex.build(vecs)))
+    del vecs
+    sentences = write_npy(writer, "sentences.npy", (s.sentences() for s in slots),
+                          sum(s.sentence_rows for s in slots), dim)
+    by_doc = {d.doc_id: d for d in docs}
+    Lexical.build([indexed_text(p, settings.context, by_doc.get(p.doc_id)) for p in passages],
+                  settings.bm25_k1, settings.bm25_b,
+                  settings.stopwords).save(writer.tmp / "bm25")
+    writer.add_folder("bm25")
+    manifest = {"model": settings.model, "dim": int(dim), "normalized": True, "metric": "inner_product",
+                "context": settings.context, "bm25": bm25_params(settings),
+                "answer_vectors": settings.answer_vectors, "onnx": onnx_hashes(settings),
+                "faiss_version": vindex.FAISS_VERSION, "ingest_version": INGEST_VERSION,
+                "passages": len(passages), "sentences": sentences,
+                "documents": {s.doc.doc_id: {"file": s.doc.file, "sha256": s.doc.sha256,
+                                             "passages": len(s.passages)} for s in slots},
+                "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    name = writer.publish(manifest)
+    tick("write", 1, 1)
+    return name
+
+
+def write_npy(writer: store.Writer, name: str, blocks: Iterable[np.ndarray], rows: int, dim: int) -> int:
+    """A float32 (rows, dim) .npy file, byte for byte what np.save writes, from blocks of rows
+    written as they come (constant memory). Returns the rows written; refuses a count that differs."""
+    written = 0
+    with open(writer.tmp / name, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)})
+        for block in blocks:
+            block = np.ascontiguousarray(block, dtype=np.float32).reshape(-1, dim)
+            f.write(block.data if block.size else b"")
+            written += len(block)
+    if written != rows:
+        raise ValueError(f"{name}: {written} rows written, {rows} announced")
+    writer.add_file(name)
+    return written
+
+
+def onnx_hashes(settings: Settings) -> dict:
+    """The sha256 of the model's ONNX export files, when an export exists (else {})."""
+    from .embed import onnx_dir_for
+    try:
+        meta = json.loads((onnx_dir_for(settings.index_dir, settings.model) / "export.json").read_text("utf-8"))
+        return dict(meta["sha256"]) if meta.get("model") == settings.model else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def bm25_params(settings: Settings) -> dict:
+    return {"k1": settings.bm25_k1, "b": settings.bm25_b, "stopwords": settings.stopwords}
