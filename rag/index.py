@@ -62,7 +62,25 @@ def from_bytes(data: bytes, dim: int, count: int) -> faiss.Index:
     try:
         index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
     except Exception as exc:  # faiss raises RuntimeError with its own text
-        raise IndexMismatch(f"vectors.faiss could not be read ({exc}); run: python -m rag index --rebuild") from None
+        raise _unreadable(exc) from None
+    return _shape_checked(index, dim, count)
+
+
+def from_file(file, dim: int, count: int) -> faiss.Index:
+    """Parse an index from an open file already verified by checksum, read in pieces of 1 MB: the
+    load never holds the file's bytes (1 GB at a million rows) and faiss's copy beside the index."""
+    try:
+        index = faiss.read_index(faiss.PyCallbackIOReader(file.read))
+    except Exception as exc:
+        raise _unreadable(exc) from None
+    return _shape_checked(index, dim, count)
+
+
+def _unreadable(exc: Exception) -> IndexMismatch:
+    return IndexMismatch(f"vectors.faiss could not be read ({exc}); run: python -m rag index --rebuild")
+
+
+def _shape_checked(index: faiss.Index, dim: int, count: int) -> faiss.Index:
     if index.d != dim or index.ntotal != count:
         raise IndexMismatch(f"vectors.faiss holds {index.ntotal} vectors of dimension {index.d}, the manifest "
                             f"says {count} of {dim}; run: python -m rag index --rebuild")

@@ -36,8 +36,8 @@ class Snapshot:
     def load(cls, index_dir: Path, model: str) -> "Snapshot":
         """Load the live generation, refusing it when checksums, counts or the model disagree."""
         gen = store.current(index_dir)
-        manifest, files = store.read_verified(gen, read=("documents.json", "rows.npy", "vectors.faiss"),
-                                              keep_open=("passages.jsonl", "sentences.npy"))
+        manifest, files = store.read_verified(gen, read=("documents.json", "rows.npy"),
+                                              keep_open=("passages.jsonl", "sentences.npy", "vectors.faiss"))
         handles = [f for f in files.values() if not isinstance(f, bytes)]
         try:
             snap = cls._open(gen, manifest, files, model)
@@ -64,7 +64,8 @@ class Snapshot:
         if len(passages) != count:
             raise IndexMismatch(f"{gen.name}: passages.jsonl has {len(passages)} rows, the manifest says {count}; "
                                 "run: python -m rag index --rebuild")
-        vectors = vindex.from_bytes(files.pop("vectors.faiss"), dim, count)
+        with files.pop("vectors.faiss") as f:   # verified; parsed from the file, never held as bytes
+            vectors = vindex.from_file(f, dim, count)
         starts = passages.sentence_start
         if sent.shape != (int(starts[-1]), dim) and (len(sent) or manifest.get("answer_vectors", True)):
             raise IndexMismatch(f"{gen.name}: sentence vectors have shape {sent.shape}, expected "
