@@ -21,7 +21,8 @@ EXAMPLES = ("Who fled Japan?", "How large was the Japanese loan to Russia?",
 MODES = {"hybrid": "Hybrid (meaning + keywords)", "dense": "Meaning only", "keyword": "Keywords only"}
 TABS = ("Ask", "Look up a citation", "Browse documents")
 STAGES = {"read": "Reading documents", "embed": "Embedding passages",
-          "embed sentences": "Embedding sentences", "write": "Writing the index"}
+          "embed sentences": "Embedding sentences", "reuse": "Re-using unchanged documents",
+          "write": "Writing the index"}
 MAX_HISTORY = 20      # turns kept per session
 MAX_FOUND = 30        # passages shown for one citation lookup (an author names a whole document)
 

@@ -73,7 +73,11 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
             return BuildReport(len(docs), len(old.passages), (), tuple(unchanged), (), tuple(skipped),
                                time.perf_counter() - t0, old.generation, rebuilt=False)
         dim = old.manifest["dim"] if old and not new else get_embedder().dim
-        slots = [s if isinstance(s, generation.Slot) else _reuse(old, s) for s in slots]
+        reused = [i for i, s in enumerate(slots) if not isinstance(s, generation.Slot)]
+        for k, i in enumerate(reused):
+            slots[i] = _reuse(old, slots[i])
+            if k % 200 == 0 or k == len(reused) - 1:
+                tick("reuse", k + 1, len(reused))
         name = generation.write(writer, settings, slots, dim, tick)
     return BuildReport(len(docs), sum(len(s.passages) for s in slots), tuple(new), tuple(unchanged), tuple(removed),
                        tuple(skipped), time.perf_counter() - t0, name, rebuilt=True, embedded=embedded)
@@ -84,6 +88,7 @@ def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick) -
     emb = get_embedder()
     parsed = []
     room = {"lead": "lead", "title": "all"}.get(settings.context, "none")
+    tick("read", 0, len(fresh))
     for i, (slot, path, data, doc_id, sha, original) in enumerate(fresh):
         try:
             got = readers.read(path.name, data, settings.max_pages, settings.parse_seconds)

@@ -20,6 +20,8 @@ from .lexical import Lexical
 from .schema import Document, Passage
 from .snapshot import INGEST_VERSION
 
+# The write's progress steps: passage table, vector index, sentence vectors, keyword index, publish.
+WRITE_STEPS = 5
 
 
 @dataclass(frozen=True)
@@ -48,19 +50,23 @@ def write(writer: store.Writer, settings: Settings, slots: Sequence[Slot], dim: 
     """Write every file of the generation from the documents' slots, then publish it."""
     docs = [s.doc for s in slots]
     passages = [p for s in slots for p in s.passages]
-    tick("write", 0, 1)
+    tick("write", 0, WRITE_STEPS)
     writer.write("documents.json", json.dumps([d.to_json() for d in docs], ensure_ascii=False).encode("utf-8"))
     passage_table.write(writer, passages, docs)   # passages.jsonl and its row table rows.npy
+    tick("write", 1, WRITE_STEPS)
     vecs = np.vstack([s.vectors.reshape(-1, dim) for s in slots]).astype(np.float32, copy=False)
     writer.write("vectors.faiss", vindex.to_bytes(vindex.build(vecs)))
     del vecs
+    tick("write", 2, WRITE_STEPS)
     sentences = write_npy(writer, "sentences.npy", (s.sentences() for s in slots),
                           sum(s.sentence_rows for s in slots), dim)
+    tick("write", 3, WRITE_STEPS)
     by_doc = {d.doc_id: d for d in docs}
     Lexical.build([indexed_text(p, settings.context, by_doc.get(p.doc_id)) for p in passages],
                   settings.bm25_k1, settings.bm25_b,
                   settings.stopwords).save(writer.tmp / "bm25")
     writer.add_folder("bm25")
+    tick("write", 4, WRITE_STEPS)
     manifest = {"model": settings.model, "dim": int(dim), "normalized": True, "metric": "inner_product",
                 "context": settings.context, "bm25": bm25_params(settings),
                 "answer_vectors": settings.answer_vectors, "onnx": onnx_hashes(settings),
@@ -70,7 +76,7 @@ def write(writer: store.Writer, settings: Settings, slots: Sequence[Slot], dim: 
                                              "passages": len(s.passages)} for s in slots},
                 "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     name = writer.publish(manifest)
-    tick("write", 1, 1)
+    tick("write", WRITE_STEPS, WRITE_STEPS)
     return name
 
 
