@@ -1,0 +1,143 @@
+"""The product's build (rag/build.py) at 100k and 1M passages: time per stage and peak memory for a
+build from scratch, a re-index of the unchanged folder, and a re-index after one document changed.
+
+    python benchmarks/scale_data.py                # once: vectors, words (see there)
+    python benchmarks/build_scale.py [--sizes 100k 1m]
+
+Documents: .txt files of 1,000 paragraphs each in .cache/scale/build-docs-N/, the passage texts of
+scale_product_data (real SciFact passages, then ~80-word synthetic ones cut into sentences).
+Everything runs through rag.build.build with the product's ONNX embedder (the seed index's export),
+so ingest counts tokens with the real tokenizer, except the model call itself: encoding 1M passages
+and their ~3.9M sentences would take about 11 hours here (build_speed.py measures it: ~45 passages/s
+alone, ~26/s with their sentences). It returns real-structured vectors instead: scale_data's vectors
+(real MiniLM embeddings, then samples of the model fitted to them) for passages, and for sentences
+rows of those plus noise (cosine ~0.8). The rest is the product's code: reading and cutting, the
+vector index (HNSW at these sizes), the keyword index, the passage table, the streamed sentence
+vectors, checksums and the atomic publish. Each step runs in a fresh process; peak RSS is its VmHWM.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import scale_data as D  # noqa: E402
+import scale_product_data as P  # noqa: E402
+from scale import SIZES  # noqa: E402
+
+STEPS = ("scratch", "unchanged", "one changed")
+WRITE = ("passage table", "vector index", "sentence vectors", "keyword index", "publish")
+
+
+class Replay:
+    """The product's ONNX embedder with the model call replaced by cached real-structured vectors."""
+
+    def __init__(self, real, x: np.ndarray):
+        self.real, self.x, self.calls, self.encoded = real, x, 0, 0
+        self.name, self.dim, self.max_tokens, self.backend = real.name, real.dim, real.max_tokens, "replay"
+        self.counts_add_up, self.count_tokens = real.counts_add_up, real.count_tokens
+        self.count_tokens_batch, self.encode_queries = real.count_tokens_batch, real.encode_queries
+
+    def encode_passages(self, texts, progress=None) -> np.ndarray:
+        """The first call of a build is its passages, the second their sentences (noisy copies)."""
+        out, rng = np.empty((len(texts), self.dim), np.float32), np.random.default_rng(self.calls)
+        for a in range(0, len(texts), 100_000):
+            rows = np.arange(a, min(a + 100_000, len(texts))) % len(self.x)
+            v = self.x[rows] + (P.NOISE * rng.standard_normal((len(rows), self.dim), dtype=np.float32)
+                                if self.calls % 2 else 0)
+            out[a:a + len(rows)] = v / np.linalg.norm(v, axis=1, keepdims=True)
+            if progress:
+                progress(len(rows))
+        self.calls, self.encoded = self.calls + 1, self.encoded + len(texts)
+        return out
+
+
+def docs_folder(n: int) -> Path:
+    """n passages as .txt files of P.PER_DOC paragraphs (written once)."""
+    folder = D.CACHE / f"build-docs-{n}"
+    if not (folder / ".done").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        texts = D.documents(n)
+        for i in range(0, n, P.PER_DOC):
+            body = "\n\n".join(P.sentences(t) for t in texts[i:i + P.PER_DOC])
+            (folder / f"doc{i // P.PER_DOC:05d}.txt").write_text(body + "\n", encoding="utf-8")
+        (folder / ".done").write_text("")
+    return folder
+
+
+def child(step: str, n: int) -> dict:
+    """One step in this process: the build through rag.build.build, with stage times and VmHWM."""
+    from rag import build, onnx_embed
+    from rag.config import Settings
+    from rag.snapshot import Snapshot
+    docs, index = docs_folder(n), D.CACHE / f"build-index-{n}"
+    settings = Settings(docs_dir=docs, index_dir=index)
+    emb = Replay(onnx_embed.try_load(next(P.ONNX.glob("*/export.json")).parent, settings.model),
+                 np.load(D.CACHE / "vectors.npy", mmap_mode="r"))
+    if step == "one changed":
+        with open(docs / "doc00000.txt", "a", encoding="utf-8") as f:
+            f.write(f"\nA paragraph added at {time.time():.0f} to change this document.\n")
+    starts: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def tick(stage: str, done: int, total: int) -> None:   # the write's steps apart (rag.generation.write)
+        starts.setdefault(WRITE[done] if stage == "write" and done < len(WRITE) else stage, time.perf_counter() - t0)
+    previous = None if step == "scratch" else Snapshot.load(index, settings.model)
+    loaded = time.perf_counter() - t0
+    report = build.build(settings, lambda: emb, previous, rebuild=step == "scratch", progress=tick)
+    wall = time.perf_counter() - t0
+    marks = [("load previous", 0.0), ("list and hash files", loaded), *sorted(starts.items(), key=lambda kv: kv[1])]
+    gen = index / report.generation
+    return {"step": step, "passages": report.passages, "rebuilt": report.rebuilt, "embedded": emb.encoded,
+            "wall_s": wall, "stages": {k: round(b - a, 2) for (k, a), (_, b) in zip(marks, marks[1:] + [("", wall)])},
+            "peak_rss_mb": _status_mb("VmHWM"),
+            "disk_mb": sum(f.stat().st_size for f in gen.rglob("*") if f.is_file()) / 1e6}
+
+
+def _status_mb(key: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", nargs="+", default=["100k", "1m"], choices=list(SIZES))
+    ap.add_argument("--child", nargs=2, metavar=("STEP", "N"))
+    a = ap.parse_args()
+    if a.child:
+        print(json.dumps(child(a.child[0], int(a.child[1]))))
+        return
+    rows = []
+    for n in (SIZES[s] for s in a.sizes):
+        t = time.perf_counter()
+        docs_folder(n)
+        print(f"{n:,} passages: documents ready in {time.perf_counter() - t:.0f} s", flush=True)
+        for step in STEPS:
+            out = subprocess.run([sys.executable, __file__, "--child", step, str(n)], capture_output=True, text=True)
+            if out.returncode:
+                sys.exit(f"{step} at {n}: exit {out.returncode}\n{out.stderr[-3000:]}")
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+    cols = ("load previous", "list and hash files", "read", "embed", "embed sentences", "reuse", *WRITE)
+    print("\n| passages | step | wall | " + " | ".join(cols) + " | embedded | peak RSS | on disk |")
+    print("|---" * (len(cols) + 6) + "|")
+    for r in rows:
+        print(f"| {r['passages']:,} | {r['step']} | {r['wall_s']:.1f} s | "
+              + " | ".join(f"{r['stages'].get(c, 0):.1f} s" for c in cols)
+              + f" | {r['embedded']:,} | {r['peak_rss_mb']:,.0f} MB | {r['disk_mb']:,.0f} MB |")
+
+
+if __name__ == "__main__":
+    main()
