@@ -17,6 +17,10 @@ from .schema import BadInput, BuildReport, Document, Passage
 from .snapshot import Snapshot
 
 Progress = Callable[[str, int, int], None]   # (stage, done, total)
+# Sentences per encoder call when building: their vectors (4 per passage, 6 GB at a million
+# passages) wait on disk for the write instead of in memory. Batches are still length-sorted
+# within each call, so the vectors equal those of one call to within float rounding.
+SPILL_ROWS = 65_536
 
 
 def document_files(docs_dir: Path) -> list[Path]:
@@ -61,7 +65,8 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
                 slots.append(None)
                 fresh.append((len(slots) - 1, path, data, doc_id, sha, original))
         unchanged = [s.file for s in slots if s is not None]
-        new, embedded = _ingest_new(settings, get_embedder, fresh, slots, skipped, tick) if fresh else ([], 0)
+        new, embedded = (_ingest_new(settings, get_embedder, fresh, slots, skipped, tick,
+                                     writer.work_file("sentences.f32")) if fresh else ([], 0))
         slots = [s for s in slots if s is not None]
         if not slots:
             raise BadInput(f"no documents to index in {settings.docs_dir}/ (add .txt, .md, .html or .pdf files)"
@@ -83,7 +88,8 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
                        tuple(skipped), time.perf_counter() - t0, name, rebuilt=True, embedded=embedded)
 
 
-def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick) -> tuple[list[str], int]:
+def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick,
+                spill: Path) -> tuple[list[str], int]:
     """Parse new or changed files, embed all their passages in one batched pass, fill their slots."""
     emb = get_embedder()
     parsed = []
@@ -105,11 +111,11 @@ def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick) -
         if i % 200 == 0 or i == len(fresh) - 1:
             tick("read", i + 1, len(fresh))
     flat = [(doc, p) for _, doc, ps in parsed for p in ps]
-    vecs, sents, counts = _embed(emb, flat, settings, tick)
+    vecs, counts, sentences = _embed(emb, flat, settings, tick, spill)
     row = srow = 0
     for slot, doc, passages in parsed:
         n, m = len(passages), sum(counts[row:row + len(passages)])
-        slots[slot] = generation.Slot(doc, passages, vecs[row:row + n], m, lambda a=sents[srow:srow + m]: a)
+        slots[slot] = generation.Slot(doc, passages, vecs[row:row + n], m, lambda a=srow, m=m: sentences(a, m))
         row, srow = row + n, srow + m
     return [doc.file for _, doc, _ in parsed], len(flat)
 
@@ -130,18 +136,29 @@ def _reuse(old: Snapshot, doc: Document) -> generation.Slot:
                            b - a, lambda: old.sentences.span(a, b))
 
 
-def _embed(emb, flat: list[tuple[Document, Passage]], settings: Settings, tick: Progress):
-    """Vectors for passages (and, for answers, their sentences) in one batched pass each."""
-    def run(stage: str, texts: list[str]) -> np.ndarray:
+def _embed(emb, flat: list[tuple[Document, Passage]], settings: Settings, tick: Progress, spill: Path):
+    """Vectors for the passages, in one batched pass; for answers, their sentences' vectors, encoded
+    SPILL_ROWS at a time and written to `spill` as they come. Returns the passage vectors, the
+    sentence count of each passage, and read(first, count) for rows of the sentence vectors."""
+    def progress(stage: str, total: int) -> Callable[[int], None]:
         done = [0]
+        tick(stage, 0, total)
 
         def step(n: int) -> None:
             done[0] += n
-            tick(stage, done[0], len(texts))
-        tick(stage, 0, len(texts))
-        return emb.encode_passages(texts, step)
-    vecs = run("embed", [indexed_text(p, settings.context, d) for d, p in flat])
+            tick(stage, done[0], total)
+        return step
+    vecs = emb.encode_passages([indexed_text(p, settings.context, d) for d, p in flat],
+                               progress("embed", len(flat)))
+    dim = vecs.shape[1]
     counts = [len(p.sentences) if settings.answer_vectors else 0 for _, p in flat]
     texts = [s for _, p in flat for s in p.sentence_texts()] if settings.answer_vectors else []
-    sents = run("embed sentences", texts) if texts else np.zeros((0, vecs.shape[1]), np.float32)
-    return vecs, sents.reshape(len(texts), vecs.shape[1]), counts
+    step = progress("embed sentences", len(texts)) if texts else None
+    with open(spill, "wb") as f:
+        for a in range(0, len(texts), SPILL_ROWS):
+            block = np.ascontiguousarray(emb.encode_passages(texts[a:a + SPILL_ROWS], step), np.float32)
+            f.write(block.reshape(-1, dim).data if block.size else b"")
+
+    def read(first: int, count: int) -> np.ndarray:
+        return np.fromfile(spill, np.float32, count=count * dim, offset=first * dim * 4).reshape(count, dim)
+    return vecs, counts, read

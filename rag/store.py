@@ -200,9 +200,16 @@ class Writer:
         self._drop_old(keep={self.name, previous})
         return self.name
 
+    def work_file(self, name: str) -> Path:
+        """A path for a working file of this build that is not part of the generation (removed on close)."""
+        work = self.root / f".tmp-work-{self.name}-{os.getpid()}"
+        work.mkdir(exist_ok=True)
+        return work / name
+
     def close(self) -> None:
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)   # a no-op after publish
+            shutil.rmtree(self.root / f".tmp-work-{self.name}-{os.getpid()}", ignore_errors=True)
         self._lock.close()
 
     def __enter__(self) -> "Writer":

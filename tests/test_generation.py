@@ -72,3 +72,25 @@ def test_incremental_build_reuses_vectors_exactly(docs, tmp_path, fake, monkeypa
     for pid, (vec, sents) in want.items():
         assert np.array_equal(got[pid][0], vec) and np.array_equal(got[pid][1], sents), pid
     assert incremental.manifest["sentences"] == scratch.manifest["sentences"] == len(scratch.sentences)
+
+
+def test_sentence_vectors_encoded_in_chunks_equal_one_call(docs, tmp_path, fake, monkeypatch):
+    from rag import build
+    from rag.config import Settings
+    whole = Engine.open(Settings(docs_dir=docs, index_dir=tmp_path / "whole", model=fake.name), embedder=fake)
+    monkeypatch.setattr(build, "SPILL_ROWS", 7)
+    calls = []
+    real = fake.encode_passages
+    monkeypatch.setattr(fake, "encode_passages", lambda texts, progress=None: calls.append(len(texts))
+                        or real(texts, progress))
+    ticks = []
+    chunked = Engine(Settings(docs_dir=docs, index_dir=tmp_path / "chunked", model=fake.name), embedder=fake)
+    chunked.build(progress=lambda *t: ticks.append(t))
+    a, b = whole.snapshot(), chunked.snapshot()
+    assert max(calls[1:]) == 7 and sum(calls[1:]) == len(b.sentences) > 7    # sentences 7 at a time
+    assert np.array_equal(a.sentence_vectors, b.sentence_vectors)
+    done = [d for s, d, _ in ticks if s == "embed sentences"]
+    assert done == sorted(done) and done[-1] == len(b.sentences)
+    index = tmp_path / "chunked"
+    assert sorted(p.name for p in index.iterdir() if p.name.startswith(".tmp")) == []   # the work file is gone
+    assert not any(p.suffix == ".f32" for p in b.folder.rglob("*"))
