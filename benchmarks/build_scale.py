@@ -83,8 +83,13 @@ def child(step: str, n: int) -> dict:
     settings = Settings(docs_dir=docs, index_dir=index)
     emb = Replay(onnx_embed.try_load(next(P.ONNX.glob("*/export.json")).parent, settings.model),
                  np.load(D.CACHE / "vectors.npy", mmap_mode="r"))
+    first, kept = docs / "doc00000.txt", docs / ".doc00000.txt.orig"    # hidden: not a document
+    if step == "scratch" and kept.exists():
+        kept.replace(first)                    # the folder as docs_folder wrote it
     if step == "one changed":
-        with open(docs / "doc00000.txt", "a", encoding="utf-8") as f:
+        if not kept.exists():
+            kept.write_bytes(first.read_bytes())
+        with open(first, "a", encoding="utf-8") as f:
             f.write(f"\nA paragraph added at {time.time():.0f} to change this document.\n")
     starts: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -113,6 +118,7 @@ def _status_mb(key: str) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", nargs="+", default=["100k", "1m"], choices=list(SIZES))
+    ap.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
     ap.add_argument("--child", nargs=2, metavar=("STEP", "N"))
     a = ap.parse_args()
     if a.child:
@@ -123,7 +129,7 @@ def main() -> None:
         t = time.perf_counter()
         docs_folder(n)
         print(f"{n:,} passages: documents ready in {time.perf_counter() - t:.0f} s", flush=True)
-        for step in STEPS:
+        for step in a.steps:
             out = subprocess.run([sys.executable, __file__, "--child", step, str(n)], capture_output=True, text=True)
             if out.returncode:
                 sys.exit(f"{step} at {n}: exit {out.returncode}\n{out.stderr[-3000:]}")

@@ -10,8 +10,10 @@ Models are loaded, and one build is run, before timing. The retrieval-only build
 the faster raw encoder on the passages; the default build, which also embeds every sentence for the
 answer step, with the faster raw encoder on the passages and their sentences (equal work). Per-run
 ratios and CPU time per passage (less sensitive to other load on the machine) are printed beside the
-ratio of medians. Then re-indexing the unchanged corpus in fresh processes, timed after imports. --full also builds all of SciFact from scratch (and times
-its unchanged re-index; --reindex-full only that, on the index --full left).
+ratio of medians. Then re-indexing the unchanged corpus in fresh processes, timed after imports.
+--full also builds all of SciFact from scratch, retrieval-only and then with answer-sentence vectors
+(the default, and what `rag eval --beir` builds), and times the retrieval-only index's unchanged
+re-index; --reindex-full only that, on the index --full left.
 """
 from __future__ import annotations
 
