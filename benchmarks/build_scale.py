@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import scale_data as D  # noqa: E402
 import scale_product_data as P  # noqa: E402
 from scale import SIZES  # noqa: E402
+from scale_product import status_mb  # noqa: E402
 
 STEPS = ("scratch", "unchanged", "one changed")
 WRITE = ("passage table", "vector index", "sentence vectors", "keyword index", "publish")
@@ -42,7 +43,7 @@ class Replay:
     """The product's ONNX embedder with the model call replaced by cached real-structured vectors."""
 
     def __init__(self, real, x: np.ndarray):
-        self.real, self.x, self.calls, self.encoded = real, x, 0, 0
+        self.x, self.calls, self.encoded = x, 0, 0
         self.name, self.dim, self.max_tokens, self.backend = real.name, real.dim, real.max_tokens, "replay"
         self.counts_add_up, self.count_tokens = real.counts_add_up, real.count_tokens
         self.count_tokens_batch, self.encode_queries = real.count_tokens_batch, real.encode_queries
@@ -104,15 +105,8 @@ def child(step: str, n: int) -> dict:
     gen = index / report.generation
     return {"step": step, "passages": report.passages, "rebuilt": report.rebuilt, "embedded": emb.encoded,
             "wall_s": wall, "stages": {k: round(b - a, 2) for (k, a), (_, b) in zip(marks, marks[1:] + [("", wall)])},
-            "peak_rss_mb": _status_mb("VmHWM"),
+            "peak_rss_mb": status_mb("VmHWM"),
             "disk_mb": sum(f.stat().st_size for f in gen.rglob("*") if f.is_file()) / 1e6}
-
-
-def _status_mb(key: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ on average, 6 GB at a million passages) are streamed into sentences.npy block by
 stacked into one array or serialised into one bytes object."""
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -82,18 +83,21 @@ def write(writer: store.Writer, settings: Settings, slots: Sequence[Slot], dim: 
 
 def write_npy(writer: store.Writer, name: str, blocks: Iterable[np.ndarray], rows: int, dim: int) -> int:
     """A float32 (rows, dim) .npy file, byte for byte what np.save writes, from blocks of rows
-    written as they come (constant memory). Returns the rows written; refuses a count that differs."""
-    written = 0
-    with open(writer.tmp / name, "wb") as f:
-        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)})
+    written and hashed as they come (constant memory). Returns the rows; refuses a count that differs."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)})
+
+    def chunks():
+        yield header.getvalue()
+        written = 0
         for block in blocks:
             block = np.ascontiguousarray(block, dtype=np.float32).reshape(-1, dim)
-            f.write(block.data if block.size else b"")
+            yield block.reshape(-1).view(np.uint8)
             written += len(block)
-    if written != rows:
-        raise ValueError(f"{name}: {written} rows written, {rows} announced")
-    writer.add_file(name)
-    return written
+        if written != rows:
+            raise ValueError(f"{name}: {written} rows written, {rows} announced")
+    writer.write_chunks(name, chunks())
+    return rows
 
 
 def onnx_hashes(settings: Settings) -> dict:

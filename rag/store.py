@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from .schema import IndexMismatch, IndexNotBuilt, RagError
@@ -149,6 +149,7 @@ class Writer:
             number = 1 + max([int(m.group(1)) for p in index_dir.iterdir() if (m := _GEN.match(p.name))], default=0)
             self.name = f"gen-{number:06d}"
             self.tmp = index_dir / f".tmp-{self.name}-{os.getpid()}"
+            self.work = index_dir / f".tmp-work-{self.name}-{os.getpid()}"   # made by work_file if needed
             self.tmp.mkdir()
         except OSError as exc:
             self.close()
@@ -157,13 +158,22 @@ class Writer:
 
     def write(self, name: str, data: bytes) -> None:
         """Write one data file into the new generation, durably."""
+        self.write_chunks(name, [data])
+
+    def write_chunks(self, name: str, chunks: Iterable) -> None:
+        """Write one data file from byte chunks as they come (constant memory), hashing them on the
+        way, durably. An exception from `chunks` leaves the file unrecorded."""
         path = self.tmp / name
         path.parent.mkdir(parents=True, exist_ok=True)
+        h, size = hashlib.sha256(), 0
         with open(path, "wb") as f:
-            f.write(data)
+            for chunk in chunks:
+                f.write(chunk)
+                h.update(chunk)
+                size += len(chunk)
             f.flush()
             os.fsync(f.fileno())
-        self.files[name] = {"bytes": len(data), "sha256": sha256(data)}
+        self.files[name] = {"bytes": size, "sha256": h.hexdigest()}
 
     def add_folder(self, sub: str) -> None:
         """Record checksums of files a library wrote itself into tmp/sub (fsyncing them and the folders)."""
@@ -202,14 +212,13 @@ class Writer:
 
     def work_file(self, name: str) -> Path:
         """A path for a working file of this build that is not part of the generation (removed on close)."""
-        work = self.root / f".tmp-work-{self.name}-{os.getpid()}"
-        work.mkdir(exist_ok=True)
-        return work / name
+        self.work.mkdir(exist_ok=True)
+        return self.work / name
 
     def close(self) -> None:
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)   # a no-op after publish
-            shutil.rmtree(self.root / f".tmp-work-{self.name}-{os.getpid()}", ignore_errors=True)
+            shutil.rmtree(self.work, ignore_errors=True)
         self._lock.close()
 
     def __enter__(self) -> "Writer":

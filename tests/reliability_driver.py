@@ -61,29 +61,22 @@ def install_pause(point: str, marker: Path, go: Path | None) -> None:
             time.sleep(0.005)
 
     W, real_rename, real_replace, real_rmtree = store.Writer, os.rename, os.replace, shutil.rmtree
-    init, write, add_folder, add_file = W.__init__, W.write, W.add_folder, W.add_file
+    init, write_chunks, add_folder = W.__init__, W.write_chunks, W.add_folder
 
     def init_then_pause(self, *a, **k):
         init(self, *a, **k)
         if point == "lock":
             pause()
 
-    def torn_write(self, name, data):
+    def torn_write(self, name, chunks):    # every data file is written through write_chunks
         if point == f"write:{name}":
+            data = b"".join(bytes(c) for c in chunks)
             with open(self.tmp / name, "wb") as f:    # half the bytes reach the file, then the kill
                 f.write(data[: len(data) // 2])
                 f.flush()
             pause()
-        write(self, name, data)
-
-    def torn_file(self, name):
-        if point == f"write:{name}":    # a file written in blocks (sentences.npy): half of it on disk
-            path = self.tmp / name
-            data = path.read_bytes()
-            os.truncate(path, len(data) // 2)
-            pause()
-            path.write_bytes(data)
-        add_file(self, name)
+            chunks = [data]
+        write_chunks(self, name, chunks)
 
     def pause_in_folder(self, sub):
         if point == "bm25":
@@ -115,7 +108,7 @@ def install_pause(point: str, marker: Path, go: Path | None) -> None:
             pause()
         real_rmtree(path, *a, **k)
 
-    W.__init__, W.write, W.add_folder, W.add_file = init_then_pause, torn_write, pause_in_folder, torn_file
+    W.__init__, W.write_chunks, W.add_folder = init_then_pause, torn_write, pause_in_folder
     os.rename, os.replace, shutil.rmtree = rename, replace, rmtree
 
 
