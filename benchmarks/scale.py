@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import scale_data as D  # noqa: E402
 from rag import index as vindex  # noqa: E402
 from rag import retrieve as R  # noqa: E402
-from rag import store  # noqa: E402
+from rag import publish, store  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.lexical import Lexical  # noqa: E402
 
@@ -122,7 +122,7 @@ def build(n: int, repeats: int, with_bm25s: bool) -> dict:
     out["build_keyword_s"] = time.perf_counter() - t
     folder = D.CACHE / f"index-{n}"
     t = time.perf_counter()
-    with store.Writer(folder) as w:
+    with publish.Writer(folder) as w:
         w.write("vectors.faiss", vindex.to_bytes(vectors))
         lexical.save(w.tmp / "bm25")
         w.add_folder("bm25")

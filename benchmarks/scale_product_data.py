@@ -1,6 +1,6 @@
 """The product index of benchmarks/scale_product.py: n passages written in the format rag/build.py
 writes (documents.json, passages.jsonl + rows.npy, vectors.faiss, sentences.npy, bm25/, manifest)
-through rag.store.Writer, into .cache/scale/product-N/.
+through rag.publish.Writer, into .cache/scale/product-N/.
 
 Passages: the texts of scale_data.documents (real SciFact passages, then ~80-word synthetic ones, cut
 into sentences of ~20 words), 1,000 per document. Vectors: .cache/scale/vectors.npy through
@@ -23,7 +23,7 @@ import scale_data as D
 from rag import generation
 from rag import index as vindex
 from rag import passages as passage_table
-from rag import store
+from rag import publish, store
 from rag import text as T
 from rag.config import Settings
 from rag.lexical import Lexical
@@ -63,7 +63,7 @@ def corpus(n: int) -> tuple[list[Document], list[Passage]]:
     return docs, passages
 
 
-def write_sentences(w: store.Writer, x: np.ndarray, counts: np.ndarray) -> int:
+def write_sentences(w: publish.Writer, x: np.ndarray, counts: np.ndarray) -> int:
     """sentences.npy written in chunks (constant memory): each passage's vector + noise, normalised."""
     owner, rng = np.repeat(np.arange(len(counts)), counts), np.random.default_rng(0)
 
@@ -82,7 +82,7 @@ def build(n: int) -> dict:
     x = np.load(D.CACHE / "vectors.npy", mmap_mode="r")[:n]
     cached = D.CACHE / f"index-{n}"
     cached = store.current(cached) if (cached / "CURRENT").exists() else None
-    with store.Writer(folder(n)) as w:
+    with publish.Writer(folder(n)) as w:
         w.write("documents.json", json.dumps([d.to_json() for d in docs], ensure_ascii=False).encode("utf-8"))
         passage_table.write(w, passages, docs)
         if cached is not None:   # hard links: generations are immutable

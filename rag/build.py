@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from . import index as vindex
-from . import generation, ingest, library, readers, store
+from . import generation, ingest, library, publish, readers
 from .config import Settings
 from .generation import indexed_text
 from .schema import BadInput, BuildReport, Document, Passage
@@ -42,7 +42,7 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
     old = previous if previous is not None and not rebuild and previous.reusable(settings) else None
     old_docs = {d.file: d for d in old.documents} if old else {}
     originals = {f: m.get("original", "") for f, m in library.sources(settings.docs_dir).items()}
-    with store.Writer(settings.index_dir) as writer:
+    with publish.Writer(settings.index_dir) as writer:
         slots, skipped, fresh, seen = [], [], [], set()   # a Slot; an unchanged Document; None until parsed
         shas: dict[str, str] = {}
         for path in files:

@@ -1,4 +1,4 @@
-"""Writing one index generation: the files rag/build.py publishes through rag.store.Writer.
+"""Writing one index generation: the files rag/build.py publishes through rag.publish.Writer.
 
 Memory stays near one copy of the vectors whatever the corpus size: sentence vectors (4 per passage
 on average, 6 GB at a million passages) are streamed into sentences.npy block by block, never
@@ -15,7 +15,7 @@ import numpy as np
 
 from . import index as vindex
 from . import passages as passage_table
-from . import store
+from . import publish
 from .config import Settings
 from .lexical import Lexical
 from .schema import Document, Passage
@@ -46,7 +46,7 @@ def indexed_text(p: Passage, context: str, doc: Document | None) -> str:
     return ". ".join(head + [p.text])
 
 
-def write(writer: store.Writer, settings: Settings, slots: Sequence[Slot], dim: int,
+def write(writer: publish.Writer, settings: Settings, slots: Sequence[Slot], dim: int,
           tick: Callable[[str, int, int], None]) -> str:
     """Write every file of the generation from the documents' slots, then publish it."""
     docs = [s.doc for s in slots]
@@ -81,7 +81,7 @@ def write(writer: store.Writer, settings: Settings, slots: Sequence[Slot], dim: 
     return name
 
 
-def write_npy(writer: store.Writer, name: str, blocks: Iterable[np.ndarray], rows: int, dim: int) -> int:
+def write_npy(writer: publish.Writer, name: str, blocks: Iterable[np.ndarray], rows: int, dim: int) -> int:
     """A float32 (rows, dim) .npy file, byte for byte what np.save writes, from blocks of rows
     written and hashed as they come (constant memory). Returns the rows; refuses a count that differs."""
     header = io.BytesIO()

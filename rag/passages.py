@@ -32,7 +32,7 @@ def encode(passages: Sequence[Passage], documents: Sequence[Document]) -> tuple[
 
 
 def write(writer, passages: Sequence[Passage], documents: Sequence[Document]) -> None:
-    """Write passages.jsonl and rows.npy into a generation being built (a store.Writer)."""
+    """Write passages.jsonl and rows.npy into a generation being built (a publish.Writer)."""
     text, rows = encode(passages, documents)
     writer.write("passages.jsonl", text)
     writer.write("rows.npy", rows)

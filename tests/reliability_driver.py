@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import FakeEmbedder
 
 from rag import index as vindex
-from rag import store
+from rag import publish
 from rag.build import indexed_text
 from rag.config import Settings
 from rag.engine import Engine
@@ -60,7 +60,7 @@ def install_pause(point: str, marker: Path, go: Path | None) -> None:
         while not (go and go.exists()):
             time.sleep(0.005)
 
-    W, real_rename, real_replace, real_rmtree = store.Writer, os.rename, os.replace, shutil.rmtree
+    W, real_rename, real_replace, real_rmtree = publish.Writer, os.rename, os.replace, shutil.rmtree
     init, write_chunks, add_folder = W.__init__, W.write_chunks, W.add_folder
 
     def init_then_pause(self, *a, **k):
@@ -216,7 +216,7 @@ def inject_fault(kind: str) -> None:
         if kind == "enospc" and "w" in mode and ".tmp-gen-" in str(file) or kind != "enospc" and str(file).endswith(".lock"):
             raise OSError(code, os.strerror(code), str(file))
         return real_open(file, mode, *a, **k)
-    store.open = failing_open
+    publish.open = failing_open
 
 
 def cmd_cli(argv: list[str]) -> int:

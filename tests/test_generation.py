@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from rag import generation, sentences, store
+from rag import generation, publish, sentences, store
 from rag.engine import Engine
 from rag.snapshot import Snapshot
 
@@ -24,7 +24,7 @@ def _npy(array: np.ndarray) -> bytes:
 def test_streamed_npy_is_what_np_save_writes(tmp_path, rows, cuts):
     x = np.random.default_rng(rows).standard_normal((rows, 24)).astype(np.float32)
     blocks = [x[a:b] for a, b in zip(cuts, cuts[1:])] or [x]
-    with store.Writer(tmp_path / "index") as w:
+    with publish.Writer(tmp_path / "index") as w:
         assert generation.write_npy(w, "s.npy", iter(blocks), rows, 24) == rows
         data = (w.tmp / "s.npy").read_bytes()
         assert data == _npy(x)
@@ -33,7 +33,7 @@ def test_streamed_npy_is_what_np_save_writes(tmp_path, rows, cuts):
 
 
 def test_streamed_npy_refuses_a_wrong_row_count(tmp_path):
-    with store.Writer(tmp_path / "index") as w:
+    with publish.Writer(tmp_path / "index") as w:
         with pytest.raises(ValueError, match="3 rows written, 4 announced"):
             generation.write_npy(w, "s.npy", [np.zeros((3, 8), np.float32)], 4, 8)
         assert "s.npy" not in w.files

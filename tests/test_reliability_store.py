@@ -24,7 +24,7 @@ import pytest
 import reliability_driver as rd
 from conftest import ROOT, SEEDS, FakeEmbedder
 
-from rag import store
+from rag import publish, store
 from rag.cli import main as cli_main
 from rag.config import Settings
 from rag.engine import Engine
@@ -560,7 +560,7 @@ def _inject(monkeypatch, fault: str, index: Path) -> str:
         if self.name.startswith(".tmp-gen-"):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
         return real_mkdir(self, *a, **k)
-    monkeypatch.setattr(store, "open", store_open, raising=False)
+    monkeypatch.setattr(publish, "open", store_open, raising=False)
     if fault == "enospc-fsync":
         monkeypatch.setattr(os, "fsync", fsync)
     if fault == "enospc-library":

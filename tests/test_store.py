@@ -4,11 +4,12 @@ import os
 import pytest
 
 from rag import store
+from rag.publish import Writer
 from rag.schema import IndexMismatch, IndexNotBuilt, RagError
 
 
 def publish(root, payload=b"hello"):
-    with store.Writer(root) as w:
+    with Writer(root) as w:
         w.write("data.bin", payload)
         return w.publish({"model": "m", "dim": 1, "passages": 0})
 
@@ -67,14 +68,14 @@ def test_current_pointing_nowhere_is_an_error_not_a_crash(tmp_path):
 
 
 def test_second_writer_fails_fast_naming_the_pid(tmp_path):
-    with store.Writer(tmp_path):
+    with Writer(tmp_path):
         with pytest.raises(RagError, match=f"pid {os.getpid()}"):
-            store.Writer(tmp_path)
+            Writer(tmp_path)
 
 
 def test_abandoned_build_leaves_previous_index_and_is_cleaned(tmp_path):
     publish(tmp_path, b"old")
-    w = store.Writer(tmp_path)
+    w = Writer(tmp_path)
     w.write("data.bin", b"half")
     w._lock.close()                      # the build "dies" without publishing or cleaning up
     assert store.read_verified(store.current(tmp_path))[1]["data.bin"] == b"old"

@@ -1,0 +1,191 @@
+"""Publishing a generation into the index folder: one writer at a time (a lock), a temporary
+folder, durable checksummed writes, then an atomic rename and flip of CURRENT (see rag.store for the
+layout and the verified reads)."""
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from .schema import RagError
+from .store import FORMAT, GENERATION, SELF, VERSION, file_digest, manifest_digest
+
+
+class Writer:
+    """One build: an exclusive lock, a temporary folder, and an atomic publish. Used as a context
+    manager: on any exit the temporary folder is removed and the lock released, and a failed write
+    (disk full, read-only, permission denied) becomes a RagError naming the index folder."""
+
+    def __init__(self, index_dir: Path):
+        self.root = index_dir
+        try:
+            index_dir.mkdir(parents=True, exist_ok=True)
+            self._lock = open(index_dir / ".lock", "a+")
+        except OSError as exc:
+            raise cannot_write(index_dir, exc) from None
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _holder(self._lock)
+            self._lock.close()
+            raise RagError(f"index is being built by pid {pid}; wait for it to finish, then retry") from None
+        self.tmp = None
+        try:
+            self._lock.seek(0), self._lock.truncate(), self._lock.write(str(os.getpid())), self._lock.flush()
+            self._clean_abandoned()
+            taken = [int(m.group(1)) for p in index_dir.iterdir() if (m := GENERATION.match(p.name))]
+            number = 1 + max(taken, default=0)
+            self.name = f"gen-{number:06d}"
+            self.tmp = index_dir / f".tmp-{self.name}-{os.getpid()}"
+            self.work = index_dir / f".tmp-work-{self.name}-{os.getpid()}"   # made by work_file if needed
+            self.tmp.mkdir()
+        except OSError as exc:
+            self.close()
+            raise cannot_write(index_dir, exc) from None
+        self.files: dict[str, dict] = {}
+
+    def write(self, name: str, data: bytes) -> None:
+        """Write one data file into the new generation, durably."""
+        self.write_chunks(name, [data])
+
+    def write_chunks(self, name: str, chunks: Iterable) -> None:
+        """Write one data file from byte chunks as they come (constant memory), hashing them on the
+        way, durably. An exception from `chunks` leaves the file unrecorded."""
+        path = self.tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        h, size = hashlib.sha256(), 0
+        with open(path, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+                h.update(chunk)
+                size += len(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        self.files[name] = {"bytes": size, "sha256": h.hexdigest()}
+
+    def add_folder(self, sub: str) -> None:
+        """Record checksums of files a library wrote itself into tmp/sub (fsyncing them and the folders)."""
+        for path in sorted((self.tmp / sub).rglob("*")):
+            if path.is_file():
+                self.add_file(str(path.relative_to(self.tmp)))
+            elif path.is_dir():
+                _fsync_dir(path)
+        _fsync_dir(self.tmp / sub)
+
+    def add_file(self, name: str) -> None:
+        """Record the checksum of a file written straight into tmp/name (fsyncing it), read in chunks."""
+        with open(self.tmp / name, "rb+") as f:
+            digest, size = file_digest(f)
+            os.fsync(f.fileno())
+        self.files[name] = {"bytes": size, "sha256": digest}
+
+    def publish(self, manifest: dict) -> str:
+        """Write the manifest last, then rename the folder and flip CURRENT; returns the generation name."""
+        manifest = {"format": FORMAT, "version": VERSION, **manifest, "generation": self.name, "files": self.files}
+        manifest[SELF] = manifest_digest(manifest)
+        self.write("manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
+        _fsync_dir(self.tmp)
+        previous = _live_name(self.root)
+        os.rename(self.tmp, self.root / self.name)
+        _fsync_dir(self.root)   # the new folder is durable before CURRENT may name it
+        pointer = self.root / "CURRENT.tmp"
+        with open(pointer, "w", encoding="ascii") as f:
+            f.write(self.name + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(pointer, self.root / "CURRENT")
+        _fsync_dir(self.root)
+        self._drop_old(keep={self.name, previous})
+        return self.name
+
+    def work_file(self, name: str) -> Path:
+        """A path for a working file of this build that is not part of the generation (removed on close)."""
+        self.work.mkdir(exist_ok=True)
+        return self.work / name
+
+    def close(self) -> None:
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)   # a no-op after publish
+            shutil.rmtree(self.work, ignore_errors=True)
+        self._lock.close()
+
+    def __enter__(self) -> "Writer":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        self.close()
+        if isinstance(exc, OSError) and _is_write_failure(exc, self.root):
+            raise cannot_write(self.root, exc) from None
+
+    def _clean_abandoned(self) -> None:
+        for p in self.root.glob(".tmp-*"):   # we hold the lock, so no other build owns these
+            shutil.rmtree(p, ignore_errors=True)
+        (self.root / "CURRENT.tmp").unlink(missing_ok=True)
+
+    def _drop_old(self, keep: set) -> None:
+        """Remove every generation but the new one and the one it replaced (which readers may still be
+        loading); that also removes complete generations whose build died before flipping CURRENT."""
+        for old in self.root.iterdir():
+            if GENERATION.match(old.name) and old.name not in keep:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def cannot_write(index_dir: Path, exc: OSError) -> RagError:
+    return RagError(f"cannot write the index in {index_dir}/ ({exc.strerror or exc}); free some space or "
+                    "make it writable, or choose another place with --index")
+
+
+def _is_write_failure(exc: OSError, root: Path) -> bool:
+    """Errors that mean the index folder cannot take the build: always for a full or read-only disk,
+    and for permission errors on a path inside the index folder (not, say, an unreadable document)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG):
+        return True
+    inside = exc.filename is not None and Path(os.path.abspath(exc.filename)).is_relative_to(os.path.abspath(root))
+    return exc.errno in (errno.EACCES, errno.EPERM) and inside
+
+
+def _holder(lock) -> str:
+    """The pid of the build holding the lock. It writes its pid just after locking, so a build that
+    starts at the same moment may briefly read an empty file or a dead builder's pid: re-read."""
+    pid = ""
+    for _ in range(50):
+        lock.seek(0)
+        pid = lock.read().strip()
+        if pid.isdigit() and _alive(int(pid)):
+            return pid
+        time.sleep(0.01)
+    return pid or "?"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _live_name(index_dir: Path) -> str | None:
+    try:
+        return (index_dir / "CURRENT").read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:   # some filesystems cannot fsync a directory
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
