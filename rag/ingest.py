@@ -91,7 +91,7 @@ def _counted(head: list[str], paragraphs: list[str], count, counts, adds_up: boo
     """(counts of `head`, counts of `paragraphs`, the batched count for T.pieces), in one batched call.
     When counts add up, the paragraphs' sentences are counted instead: a paragraph's count is the sum
     of its sentences' less the special tokens each repeats, and T.pieces finds them remembered."""
-    counts = counts or (lambda texts: [count(t) for t in texts])
+    counts = T.batched(count, counts)
     if not adds_up:
         sizes = counts(head + paragraphs)
         return sizes[:len(head)], sizes[len(head):], counts

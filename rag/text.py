@@ -161,13 +161,18 @@ Count = Callable[[str], int]                 # tokens in a text, the model's spe
 Counts = Callable[[list[str]], list[int]]    # the same for many texts in one (batched) tokenizer call
 
 
+def batched(count: Count, counts: Counts | None = None) -> Counts:
+    """`counts` when the tokenizer has a batched call, else `count` applied to each text."""
+    return counts or (lambda texts: [count(t) for t in texts])
+
+
 def pieces(text: str, count: Count, limit: int, counts: Counts | None = None,
            total: int | None = None, adds_up: bool = False) -> list[tuple[int, int]]:
     """Spans of `text` covering it in order, each within `limit` tokens, cut at sentence boundaries
     (or, for a single over-long sentence, at word boundaries). `counts` batches the counting; `total`
     is count(text) when the caller has it already; `adds_up` says that counts add up over text cut
     at spaces, count(a + " " + b) == count(a) + count(b) - count(""), as the tokenizer guarantees."""
-    counts = counts or (lambda texts: [count(t) for t in texts])
+    counts = batched(count, counts)
     if (count(text) if total is None else total) <= limit:
         return [(0, len(text))]
     spans = split_sentences(text)
