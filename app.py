@@ -75,6 +75,8 @@ def build_ui(engine: Engine, rebuild: bool) -> bool:
             box.update(label="The index could not be built", state="error")
             st.error(friendly(exc))
             return False
+        if report.notice:
+            st.caption(esc(report.notice))
         for name, why in report.skipped:
             st.caption(esc(f"Skipped {name}: {scrub(why)}"))
         box.update(label=f"Index ready: {report.documents} documents, {report.passages} passages "

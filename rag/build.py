@@ -39,7 +39,8 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
     tick = progress or (lambda *a: None)
     library.ensure(settings)
     files = document_files(settings.docs_dir)
-    old = previous if previous is not None and not rebuild and previous.reusable(settings) else None
+    stale = previous.stale(settings) if previous is not None and not rebuild else ""
+    old = previous if previous is not None and not rebuild and not stale else None
     old_docs = {d.file: d for d in old.documents} if old else {}
     originals = {f: m.get("original", "") for f, m in library.sources(settings.docs_dir).items()}
     with publish.Writer(settings.index_dir) as writer:
@@ -85,7 +86,7 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
                 tick("reuse", k + 1, len(reused))
         name = generation.write(writer, settings, slots, dim, tick)
     return BuildReport(len(docs), sum(len(s.passages) for s in slots), tuple(new), tuple(unchanged), tuple(removed),
-                       tuple(skipped), time.perf_counter() - t0, name, rebuilt=True, embedded=embedded)
+                       tuple(skipped), time.perf_counter() - t0, name, rebuilt=True, embedded=embedded, notice=stale)
 
 
 def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick,

@@ -55,7 +55,7 @@ def report_text(r: BuildReport) -> str:
         head = (f"indexed {r.documents} documents, {r.passages} passages ({len(r.new)} new or changed, "
                 f"{len(r.unchanged)} unchanged, {len(r.removed)} removed; {r.embedded} passages embedded) "
                 f"as {r.generation}")
-    lines = [f"{head} in {r.seconds:.1f} s"]
+    lines = ([f"note: {r.notice}"] if r.notice else []) + [f"{head} in {r.seconds:.1f} s"]
     lines += [f"skipped {f}: {why}" for f, why in r.skipped]
     return "\n".join(lines)
 
@@ -64,7 +64,7 @@ def report_json(r: BuildReport) -> dict:
     return {"documents": r.documents, "passages": r.passages, "new": list(r.new), "unchanged": list(r.unchanged),
             "removed": list(r.removed), "skipped": [{"file": f, "reason": w} for f, w in r.skipped],
             "seconds": round(r.seconds, 3), "generation": r.generation, "rebuilt": r.rebuilt,
-            "embedded": r.embedded}
+            "embedded": r.embedded, **({"notice": r.notice} if r.notice else {})}
 
 
 class Progress:

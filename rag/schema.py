@@ -156,6 +156,7 @@ class BuildReport:
     generation: str = ""
     rebuilt: bool = True                         # False when nothing changed and no new generation was written
     embedded: int = 0                            # passages sent to the model
+    notice: str = ""                             # why nothing was reused, when an old index was set aside
     extra: dict = field(default_factory=dict)
 
 

@@ -18,7 +18,7 @@ from .passages import ROW, PassageTable
 from .schema import Document, IndexMismatch
 from .sentences import SentenceVectors
 
-INGEST_VERSION = 3   # bump when parsing changes, so old passages are not reused
+INGEST_VERSION = 4   # bump when parsing changes, so old passages are not reused (4: rag.segment's splitter)
 
 
 @dataclass(frozen=True)
@@ -118,11 +118,18 @@ class Snapshot:
         i = self.passages.doc_index.get(doc_id)
         return None if i is None else self.documents[i]
 
-    def reusable(self, settings) -> bool:
-        """Whether this generation's passages and vectors may be reused by a build with `settings`."""
+    def stale(self, settings) -> str:
+        """Why this generation's passages and vectors may not be reused by a build with `settings`
+        ("" when they may): the build then reads and embeds every document again, and says why."""
         m = self.manifest
-        return (m.get("model") == settings.model and m.get("ingest_version") == INGEST_VERSION
-                and m.get("context") == settings.context and m.get("answer_vectors") == settings.answer_vectors)
+        if m.get("ingest_version") != INGEST_VERSION:
+            return (f"the index was made by an older reader (ingest version {m.get('ingest_version')}, now "
+                    f"{INGEST_VERSION}: documents are split into sentences differently); every document is read again")
+        for key, now in (("model", settings.model), ("context", settings.context),
+                         ("answer_vectors", settings.answer_vectors)):
+            if m.get(key) != now:
+                return f"the index was built with {key} {m.get(key)!r}, now {now!r}; every document is embedded again"
+        return ""
 
 
 def _table(files: dict, documents) -> PassageTable:

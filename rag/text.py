@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from .segment import split_sentences  # noqa: F401  (re-exported: pieces cut at its spans)
+
 _BLOCK = re.compile(r"(?:[^\n]*\S[^\n]*(?:\n|$))+")
 _INVISIBLE = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u202a-\u202e"
                         "\u2060-\u2064\u2066-\u2069\ufeff\ufffe\U000e0000-\U000e007f]")
@@ -22,14 +24,6 @@ _WORD = re.compile(r"\S+")
 _TERMINAL = ".!?:;\"”’)]…'"
 _DATED = re.compile(r"^\s*(?:(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}\b"
                     r"|\d{4}-\d{2}-\d{2}\b)[^:\n]{0,40}:\s")
-
-# Abbreviations after which a period does not end a sentence.
-_ABBREV = {"mr", "mrs", "ms", "dr", "prof", "gen", "col", "lt", "sgt", "capt", "adm", "gov", "sen", "rep",
-           "st", "jr", "sr", "vol", "no", "nos", "pp", "p", "fig", "figs", "eq", "al", "etc", "vs", "cf",
-           "e.g", "i.e", "inc", "ltd", "co", "corp", "dept", "univ", "approx", "ca", "jan", "feb", "mar",
-           "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mt", "ft", "op"}
-_SENT_END = re.compile(r"[.!?…]+[\"”’')\]]*(?=\s+[\"“‘'(\[]?[A-Z0-9])")
-
 
 def normalize_newlines(text: str) -> str:
     """The canonical source text: BOM dropped, CRLF and CR turned into LF. Offsets index into this."""
@@ -130,31 +124,6 @@ def dated_lines(block: str) -> bool:
     """True when every line of a multi-line block starts a dated entry ('Aug 16, 1999: …')."""
     lines = [ln for ln in block.split("\n") if ln.strip()]
     return len(lines) >= 2 and all(_DATED.match(ln) for ln in lines)
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans in cleaned text. Trailing source notes like '(Itar-Tass, May 29)' stay attached."""
-    spans, start = [], 0
-    for m in _SENT_END.finditer(text):
-        w = m.start()       # the word ending here; walked back rather than sliced, so a long text stays linear
-        while w > 0 and not text[w - 1].isspace():
-            w -= 1
-        word = text[w:m.start() + 1].rstrip(".").lower().lstrip("(\"“‘'")
-        if word in _ABBREV or re.fullmatch(r"(?:[a-z]\.)*[a-z]", word):
-            continue        # "Gen." "U.S." "J." do not end sentences
-        spans.append((start, m.end()))
-        start = m.end() + 1
-        while start < len(text) and text[start] == " ":
-            start += 1
-    if start < len(text):
-        spans.append((start, len(text)))
-    merged: list[tuple[int, int]] = []
-    for a, b in spans:
-        if merged and text[a] == "(" and text[b - 1] in ").":   # a bare parenthetical source note
-            merged[-1] = (merged[-1][0], b)
-        else:
-            merged.append((a, b))
-    return merged
 
 
 Count = Callable[[str], int]                 # tokens in a text, the model's special tokens included

@@ -37,6 +37,20 @@ def test_changed_and_added_documents_reembed_only_themselves(fake_engine, fake, 
     assert "new:1" in ids and "003_8f2f016433a13dad:7" in ids   # other ids unchanged
 
 
+def test_an_index_from_an_older_reader_is_read_again_and_says_why(docs, tmp_path, fake, monkeypatch):
+    from rag import generation, snapshot
+    settings = Settings(docs_dir=docs, index_dir=tmp_path / "index", model=fake.name)
+    monkeypatch.setattr(generation, "INGEST_VERSION", snapshot.INGEST_VERSION - 1)
+    Engine.open(settings, embedder=fake)
+    monkeypatch.undo()
+    engine = Engine(settings, embedder=fake)
+    report = engine.build()
+    assert report.rebuilt and report.embedded == report.passages == 46
+    assert "older reader" in report.notice and f"now {snapshot.INGEST_VERSION}" in report.notice
+    again = engine.build()                      # the same version now: nothing to say, nothing re-embedded
+    assert again.notice == "" and not again.rebuilt and again.embedded == 0
+
+
 def test_removed_document_disappears(fake_engine, docs):
     (docs / "000_6114352f984fc0ab.txt").unlink()
     report = fake_engine.build()
