@@ -42,7 +42,7 @@ def main() -> None:
         ans_ok = fact = abst = n_ans = n_un = sents = 0
         bad = []
         for item, q, hits, qvec, qtokens, unknown in cases:
-            a = A.compose(q, qvec, qtokens, hits, sv, tok, p, unknown)
+            a = A.compose(q, qvec, qtokens, hits, sentence_vectors=sv, tokenize=tok, params=p, unknown=unknown)
             if item["answerable"]:
                 n_ans += 1
                 ans_ok += a.supported

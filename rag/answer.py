@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import answer_types as AT
 from .schema import Answer, Hit, Sentence
 
 NO_ANSWER = "The documents don't answer this."
@@ -89,7 +90,8 @@ def has_type(kind: str | None, sentence: str, question: str) -> bool:
         names = re.findall(r"\b[A-Z][a-z][\w’'-]*(?:\s+[A-Z][a-z][\w’'-]*)+", sentence)
         return any(n.lower() not in asked for n in names)
     words = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z][\w’'-]*", sentence)
-    return any(w.lower().rstrip("’'s") not in asked for w in words)
+    said = set(re.findall(r"\w+", asked))     # whole words: "Ross" is not in "wrote"
+    return any(re.sub(r"[’']s$", "", w).lower() not in said for w in words)
 
 
 def score_sentences(qvec: np.ndarray, qtokens: list[str], sent_vecs: np.ndarray, sent_tokens: list[list[str]],
@@ -104,10 +106,12 @@ def score_sentences(qvec: np.ndarray, qtokens: list[str], sent_vecs: np.ndarray,
     return cos + overlap_weight * share
 
 
-def compose(question: str, qvec: np.ndarray, qtokens: list[str], hits: list[Hit],
+def compose(question: str, qvec: np.ndarray, qtokens: list[str], hits: list[Hit], *,
             sentence_vectors: Callable[[Hit], np.ndarray], tokenize: Callable[[str], list[str]],
             params: AnswerParams, unknown: list[str] = (), mode: str = "hybrid", notice: str = "") -> Answer:
-    """Choose up to `max_sentences` sentences from the top hits, each cited to its passage."""
+    """Choose up to `max_sentences` sentences from the top hits, each cited to its passage; a sentence
+    that begins mid-thought is quoted with the one before it, and the first typed span (a name, a date,
+    a figure the question asks for) is the short answer."""
     cands: list[tuple[float, int, int, Hit]] = []    # (score, hit index, sentence index, hit)
     kind = expected_type(question)
     for hi, hit in enumerate(hits[:params.from_hits]):
@@ -128,27 +132,55 @@ def compose(question: str, qvec: np.ndarray, qtokens: list[str], hits: list[Hit]
     top = cands[0][1]
     chosen = [c for c in cands if c[0] - penalty >= max(params.threshold, best - (
         params.margin if c[1] == top else min(params.margin, params.other_passage_margin)))]
-    chosen = _dedupe(chosen)[:params.max_sentences]
-    chosen.sort(key=lambda c: (c[1], c[2]))           # reading order: by passage rank, then position
-    sentences = tuple(_cite(c, hits) for c in chosen)
+    chosen = _dedupe([(c[0], c[1], _leans_from(c[3].passage, c[2]), c[2], c[3]) for c in chosen])
+    best = chosen[0]          # the short answer comes from the best quote, if it holds 2/3 of the question's terms
+    chosen = sorted(chosen[:params.max_sentences], key=lambda c: (c[1], c[2]))   # reading order
+    kind = AT.expected_type(question)
+    asked = {t for w in re.findall(r"[\w’']+", question.lower()) if w not in AT.STOP for t in tokenize(w)}
+    held = set(tokenize(best[4].passage.text[best[4].passage.sentences[best[2]][0]:best[4].passage.sentences[best[3]][1]]))
+    if len(asked & held) * 3 < 2 * len(asked):
+        kind = None            # the best quote is about something else as well: no short answer to stand out
+    sentences = tuple(_cite(c, hits, kind if c is best else None, question) for c in chosen)
     text = " ".join(f"{s.text} [{s.marker}]" for s in sentences)
-    return Answer(question, text, True, sentences, tuple(hits), notice, mode)
+    short = next((s.text[s.short[0]:s.short[1]] for s in sentences if s.short), "")
+    return Answer(question, text, True, sentences, tuple(hits), notice, mode, short=short)
+
+
+def _leans_from(passage, si: int) -> int:
+    """The first sentence of the quote that ends with sentence si: si itself, or up to two before it
+    when it begins mid-thought ("But…", "That, at least…") or goes on with a quotation opened before."""
+    texts = passage.sentence_texts()
+    first = si
+    while first > 0 and si - first < 2 and (AT.leans_back(texts[first]) or AT.open_quote(texts[first - 1])):
+        first -= 1
+    return first
 
 
 def _dedupe(cands):
-    seen, out = set(), []
+    """Quotes in score order, each dropped when it overlaps one already kept (the same passage)."""
+    out = []
     for c in cands:
-        a, b = c[3].passage.sentences[c[2]]
-        key = c[3].passage.text[a:b]
-        if key not in seen:
-            seen.add(key)
+        _, _, first, last, hit = c
+        if not any(d[4] is hit and first <= d[3] and d[2] <= last for d in out):
             out.append(c)
     return out
 
 
-def _cite(cand, hits: list[Hit]) -> Sentence:
-    score, hi, si, hit = cand
-    a, b = hit.passage.sentences[si]
+def _cite(cand, hits: list[Hit], kind: str | None, question: str) -> Sentence:
+    score, hi, first, last, hit = cand
+    a, b = hit.passage.sentences[first][0], hit.passage.sentences[last][1]
     text = hit.passage.text[a:b]
     also = [h.passage.id for h in hits if h is not hit and text in h.passage.text]
-    return Sentence(text=text, citations=(hit.passage.id, *also), marker=hi + 1, start=a, end=b, score=score)
+    typed = AT.spans(kind, text, question)
+    return Sentence(text=text, citations=(hit.passage.id, *also), marker=hi + 1, start=a, end=b, score=score,
+                    short=_nearest(text, typed, question) if typed else None)
+
+
+def _nearest(text: str, spans: list[tuple[int, int]], question: str) -> tuple[int, int]:
+    """The short answer: a span outside brackets before one inside (an aside), then the one nearest to
+    the question's own words in the text."""
+    low = text.lower()
+    words = {w for w in re.findall(r"\w{4,}", question.lower()) if w not in AT.STOP}
+    at = [m.start() for w in words for m in re.finditer(r"\b" + re.escape(w[:5]), low)]
+    aside = lambda s: text[:s[0]].count("(") > text[:s[0]].count(")")  # noqa: E731
+    return min(spans, key=lambda s: (aside(s), min((max(s[0] - x, x - s[1], 0) for x in at), default=0)))

@@ -159,9 +159,12 @@ class Engine:
         hits, qvec, qtokens = self._search(snap, question, k, mode, docs, answers_only=True)
         if qvec is None:    # keyword mode: the answer still needs the question's vector
             qvec = self._encode(snap, question)
-        unknown = A.salient_unknown(question, snap.lexical.vocabulary(), snap.lexical.tokenize)
-        ans = A.compose(question, qvec, qtokens, hits, lambda h: snap.sentences_of(snap.by_id[h.passage.id]),
-                        snap.lexical.tokenize, self.answer_params, unknown, mode or self.settings.mode, notice)
+        lex = snap.lexical
+        ans = A.compose(question, qvec, qtokens, hits,
+                        sentence_vectors=lambda h: snap.sentences_of(snap.by_id[h.passage.id]),
+                        tokenize=lex.tokenize, params=self.answer_params,
+                        unknown=A.salient_unknown(question, lex.vocabulary(), lex.tokenize),
+                        mode=mode or self.settings.mode, notice=notice)
         return _with_time(ans, time.perf_counter() - t0)
 
     def cite(self, ref: str) -> Lookup:

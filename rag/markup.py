@@ -35,8 +35,11 @@ def highlight_md(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def answer_md(ans: Answer, turn: int) -> str:
-    """The answer's sentences, each followed by its [n] marker linking to source card n."""
-    return " ".join(f"{esc(s.text)} [\\[{s.marker}\\]](#{anchor(turn, s.marker)})" for s in ans.sentences)
+    """The short answer when there is one, then the answer's sentences, each followed by its [n] marker
+    linking to source card n; the short answer is highlighted where its sentence quotes it."""
+    head = f"**Short answer:** {esc(ans.short)}\n\n" if ans.short else ""
+    return head + " ".join(f"{highlight_md(s.text, [s.short] if s.short else [])} "
+                           f"[\\[{s.marker}\\]](#{anchor(turn, s.marker)})" for s in ans.sentences)
 
 
 def anchor(turn: int, rank: int) -> str:

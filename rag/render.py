@@ -26,7 +26,7 @@ def hits_text(hits: list[Hit], limit: int = 400) -> str:
 
 def answer_text(ans: Answer) -> str:
     if ans.supported:
-        head = textwrap.fill(ans.answer, WIDTH)
+        head = (f"Short answer: {ans.short}\n\n" if ans.short else "") + textwrap.fill(ans.answer, WIDTH)
         return f"{head}\n\nSources:\n{hits_text(list(ans.hits))}"
     return f"{ans.answer}\n\nNearest passages (not an answer):\n{hits_text(list(ans.hits))}"
 

@@ -92,6 +92,7 @@ class Sentence:
     start: int = 0                 # span within the cited passage's text
     end: int = 0
     score: float = 0.0
+    short: tuple[int, int] | None = None     # the short answer's span within `text` (a name, a date, a figure)
 
 
 @dataclass(frozen=True)
@@ -104,12 +105,15 @@ class Answer:
     notice: str = ""               # e.g. "question truncated to 2000 characters"
     mode: str = "hybrid"
     seconds: float = 0.0
+    short: str = ""                # the short answer, verbatim from the first sentence that holds one
 
     def to_json(self, doc_labels: dict[str, str] | None = None) -> dict:
         labels = doc_labels or {}
         out = {"question": self.question, "answer": self.answer, "supported": self.supported,
+               "short_answer": self.short,
                "sentences": [{"text": s.text, "citations": list(s.citations), "marker": s.marker,
-                              "score": round(s.score, 4)} for s in self.sentences],
+                              "score": round(s.score, 4), "short": list(s.short) if s.short else None}
+                             for s in self.sentences],
                "passages": [h.to_json(labels.get(h.passage.doc_id, "")) for h in self.hits],
                "mode": self.mode}
         if self.notice:

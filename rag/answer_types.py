@@ -1,0 +1,148 @@
+"""What a question asks for, and where a sentence holds it: the expected answer type (person, amount,
+date, place, organisation), typed spans found by regular expressions ("short answers"), and sentences
+that begin mid-thought. Pure functions on strings; no model.
+"""
+from __future__ import annotations
+
+import re
+
+_MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+_YEAR = r"(?:1[5-9]|20)\d\d"
+_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+DATE = re.compile(rf"\b(?:{_MONTH}\s+{_DAY}(?:\s*[-–]\s*(?:{_MONTH}\s+)?{_DAY})?(?:,?\s+{_YEAR})?|{_DAY}\s+{_MONTH}(?:\s+{_YEAR})?"
+                  rf"|(?:early |late |mid-?)?{_MONTH}\s+{_YEAR}|(?:the (?:year|end of) )?{_YEAR}s?(?:\s*[-–]\s*\d{{2,4}})?"
+                  rf"|(?:this|last|next) (?:past )?(?:{_MONTH}|week|month|year|spring|summer|fall|autumn|winter)"
+                  rf"|(?:January|February|March|April|June|July|August|September|October|November|December))\b")
+_SCALE = r"(?:\s*(?:million|billion|trillion|thousand|hundred|bn|m)\b)?"
+_UNIT = (r"(?:[-\s]?(?:tons?|tonnes?|percent|per cent|%|km|kilometers?|kilometres?|miles?|meters?|metres?|feet|"
+         r"troops|soldiers|people|persons|men|ships|vessels|aircraft|planes|islands|years?|months?|days?|hours?|"
+         r"dollars|yen|rubles|roubles))?")
+_NUMWORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
+            r"hundred|thousand|dozen|several|a few)")
+AMOUNT = re.compile(rf"(?:[$€£¥]\s?\d[\d,.]*{_SCALE}|\b\d[\d,.]*(?:\.\d+)?{_SCALE}{_UNIT}|\b{_NUMWORD}{_SCALE}{_UNIT})", re.I)
+_CAP = r"[A-Z][\w’'.-]*[\w]"
+NAME = re.compile(rf"\b{_CAP}(?:\s+(?:(?:de|von|van|al|bin|la)\s+)?{_CAP})*")
+# Words that make a capitalised run an organisation or a place, not a person (generic English, not a
+# list of this corpus's names).
+_ORG = re.compile(r"\b(?:Ministry|Agency|Commission|Committee|Council|Foundation|Institute|University|Party|"
+                  r"Forces?|Army|Navy|Department|Office|Bank|Union|Federation|Republic|Corporation|Company|"
+                  r"Association|Organi[sz]ation|Administration|Government|Parliament|Diet|Duma|Assembly|Court|"
+                  r"Station|Fleet|Academy|Center|Centre|Service|Bureau|Group|Times|News|Press|Post)\b")
+_PLACE = re.compile(r"\b(?:Islands?|Sea|Ocean|Strait|Bay|Peninsula|River|Mountains?|City|Province|Prefecture|"
+                    r"Region|Territor(?:y|ies)|Port|Base|Harbou?r|Gulf|Lake|Coast)\b")
+_NOT_NAME = re.compile(rf"^(?:{_MONTH}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|The|A|An|This|That|"
+                       r"These|Those|It|He|She|They|We|I|In|On|At|By|For|But|And|If|As|According|During|After)$")
+_PERSON_Q = re.compile(r"^\s*(?:who|whom)\b|\b(?:name of the|which|what) (?:\w+ ){0,3}?(?:minister|official|diplomat|"
+                       r"leader|president|premier|prime minister|general|admiral|spokes(?:man|woman|person)|deputy|"
+                       r"head|chief|director|envoy|ambassador|officer|attach[eé]|commander|secretary|analyst|"
+                       r"researcher|person|man|woman|politician|chairman|governor|mayor|king|emperor)s?\b", re.I)
+_DATE_Q = re.compile(r"^\s*when\b|\b(?:what|which|in what|on what) (?:\w+ )?(?:year|date|day|month|time)\b|\bby when\b"
+                     r"|\bhow long ago\b", re.I)
+_AMOUNT_Q = re.compile(r"\bhow (?:many|much|long|far|big|large|old|heavy|fast|high)\b|\bwhat (?:\w+ ){0,3}?(?:percentage|"
+                       r"percent|share|amount|number|sum|rate|size|tonnage|price|cost|value|figure|total)\b", re.I)
+_PLACE_Q = re.compile(r"^\s*where\b|\b(?:which|what|in which|to which|at which) (?:\w+ ){0,2}?(?:island|city|port|"
+                      r"country|region|town|base|place|prefecture|province|sea|location)s?\b", re.I)
+_ORG_Q = re.compile(r"\b(?:which|what) (?:\w+ ){0,2}?(?:organi[sz]ation|agency|company|institute|body|"
+                    r"ministry|newspaper|party|bank|firm)s?\b", re.I)
+# Openers of a sentence that leans on the one before: given with it, or not chosen.
+_LEANS = re.compile(r"^(?:But|And|Or|Yet|So|Still|Thus|Hence|Therefore|Also|Moreover|Furthermore|Meanwhile|"
+                    r"Nevertheless|Nonetheless|Instead|Indeed|However|Besides|Otherwise|Then|That|This|These|"
+                    r"Those|Such|It|He|She|They|His|Her|Their|Its|There)\b|^(?:In addition|As a result|Even so|"
+                    r"In turn|At least|For (?:this|that) reason)\b")
+
+
+def expected_type(question: str) -> str | None:
+    """What the question asks for: "person", "date", "amount", "place", "org", or None (a description,
+    a reason, a manner: no single typed span answers it)."""
+    for kind, rx in (("amount", _AMOUNT_Q), ("date", _DATE_Q), ("place", _PLACE_Q), ("org", _ORG_Q),
+                     ("person", _PERSON_Q)):
+        if rx.search(question):
+            return kind
+    return None
+
+
+# Words that name a role, a rank or a nationality before a name: "Japanese Foreign Minister Yohei Kono".
+_ROLE = re.compile(r"^(?:Minister|President|Prime|Deputy|Vice|Foreign|Defen[cs]e|Finance|Trade|Secretary|General|"
+                   r"Gen\.?|Chief|Director|Ambassador|Premier|Chairman|Admiral|Adm\.?|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|"
+                   r"Col\.?|Colonel|Captain|Capt\.?|Commander|Governor|Mayor|Senator|Sen\.?|Spokes\w+|Emperor|"
+                   r"King|Queen|First|Former|Acting|Chief|Head|Lt\.?|Sgt\.?|\w+(?:ian|ese|ish|an))$")
+_GENERIC = frozenset("year years month months day days week end early late mid million billion percent".split())
+# Function words: not evidence that a sentence answers a question ("what", "did", "would"…).
+STOP = frozenset("""a an the of to in on at by for from with about as into over after before during between
+    what which who whom whose when where why how did do does done was were is are be been being has have had
+    would will could should can may might must shall this that these those it its his her their there than
+    then and or but not no if so such any some s said say says tell told according""".split())
+
+
+def spans(kind: str | None, sentence: str, question: str) -> list[tuple[int, int]]:
+    """Spans of `sentence` that hold an answer of `kind` the question does not already give (a name
+    less its titles, and none of whose words the question uses)."""
+    if kind is None:
+        return []
+    asked = set(re.findall(r"\w+", question.lower()))
+    out = []
+    for a, b in _candidates(kind, sentence):
+        if kind == "person":
+            words = sentence[a:b].split()
+            while len(words) > 1 and _ROLE.match(words[0]):
+                a += len(words.pop(0)) + 1
+            if _ROLE.match(words[0]):
+                continue
+        if kind == "date" and "year" in asked and not re.search(r"\d{4}", sentence[a:b]):
+            continue                    # "what year": a year, not "this year"
+        words = {w.lower() for w in re.findall(r"\w+", sentence[a:b])} - STOP - _GENERIC
+        if not asked & words and (words or kind == "date"):      # "this year" is a date of generic words
+            out.append((a, b))
+    return out
+
+
+def _candidates(kind: str, s: str) -> list[tuple[int, int]]:
+    if kind == "date":
+        return [m.span() for m in DATE.finditer(s)]
+    if kind == "amount":
+        dates = [m.span() for m in DATE.finditer(s)]
+        return [m.span() for m in AMOUNT.finditer(s) if m.group().strip()
+                and not any(a <= m.start() < b for a, b in dates)]
+    names = []
+    for m in NAME.finditer(s):
+        a, b = m.span()
+        words = m.group().split()
+        while words and _NOT_NAME.match(words[0].rstrip(".")):      # "The", "In" that open a sentence
+            a += len(words.pop(0)) + 1
+        if words:
+            names.append((a, b, " ".join(words)))
+    if kind == "person":
+        return [(a, b) for a, b, t in names if not _ORG.search(t) and not _PLACE.search(t)
+                and not re.search(r"(?:ian|ese|ish)$", t) and not t.isupper()
+                and (" " in t or _titled(s, a) or _speaks(s, b))]
+    if kind == "place":
+        return [(a, b) for a, b, t in names if not _ORG.search(t) and (_PLACE.search(t) or _located(s, a))]
+    return [(a, b) for a, b, t in names if _ORG.search(t) or (t.isupper() and len(t) > 1)]
+
+
+def _titled(s: str, a: int) -> bool:
+    """A single capitalised word that follows a title or a role ("minister Ikeda", "Gen. Ivashov")."""
+    return bool(re.search(r"(?:minister|president|premier|chief|director|spokes\w+|deputy|general|gen\.|admiral|"
+                          r"adm\.|mr\.|mrs\.|ms\.|dr\.|envoy|ambassador|secretary|head|commander|chairman|"
+                          r"colonel|col\.|captain|capt\.|leader|official|aide)\W{0,3}$", s[max(0, a - 16):a], re.I))
+
+
+def _speaks(s: str, b: int) -> bool:
+    """A capitalised word followed by a verb of saying ("Numata said", "Yanai told reporters")."""
+    return bool(re.match(r"\W{0,3}(?:said|says|told|added|noted|remarked|stated|announced|explained|warned|"
+                         r"argued|declared|insisted)\b", s[b:b + 14]))
+
+
+def _located(s: str, a: int) -> bool:
+    return bool(re.search(r"\b(?:in|at|to|from|near|off|of|on)\s+(?:the\s+)?$", s[max(0, a - 9):a]))
+
+
+def leans_back(sentence: str) -> bool:
+    """Whether a sentence begins mid-thought ("But…", "That, at least…", "He…") and needs the one before."""
+    return bool(_LEANS.match(sentence.lstrip("\"“‘'(")))
+
+
+def open_quote(sentence: str) -> bool:
+    """Whether a quotation opened in the sentence is still open at its end (the next sentence goes on
+    quoting): the straight double quotes are odd in number, or a “ outnumbers the ”."""
+    return sentence.count('"') % 2 == 1 or sentence.count("“") > sentence.count("”")

@@ -1,0 +1,93 @@
+"""The answer step without a model: answer types, short answers, and quotes that begin mid-thought."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from rag import answer as A
+from rag import answer_types as AT
+from rag.schema import Hit, Passage
+from rag.segment import split_sentences
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("Who fled Japan?", "person"),
+    ("Which Japanese foreign minister arrived in Moscow?", "person"),
+    ("What was the name of the attache who fled?", "person"),
+    ("When did Rodionov arrive?", "date"),
+    ("By what year were they to sign the treaty?", "date"),
+    ("How many troops are on the islands?", "amount"),
+    ("What was the overall amount of the loan?", "amount"),
+    ("Which island did the first group visit?", "place"),
+    ("Why did the talks fail?", None),
+    ("What did Sergeev say about missile defense?", None),
+])
+def test_expected_type(question, kind):
+    assert AT.expected_type(question) == kind
+
+
+def test_a_name_is_found_without_its_titles_and_never_one_the_question_gives():
+    s = "On May 16 Russian defense minister Igor Rodionov met Japanese Foreign Minister Yohei Kono in Tokyo."
+    names = [s[a:b] for a, b in AT.spans("person", s, "Whom did Rodionov meet in Tokyo?")]
+    assert names == ["Yohei Kono"]
+
+
+def test_dates_and_amounts():
+    s = "In late 1997 they pledged to sign the treaty by the year 2000, this year at the latest."
+    assert [s[a:b] for a, b in AT.spans("date", s, "By what year was the treaty due?")] == ["1997", "the year 2000"]
+    assert "this year" in [s[a:b] for a, b in AT.spans("date", s, "When was the treaty due?")]
+    loan = "The sides agreed on a $1.5 billion loan and 6,700-ton ships in 1999."
+    assert [loan[a:b] for a, b in AT.spans("amount", loan, "How big was the loan?")] == ["$1.5 billion", "6,700-ton"]
+
+
+def test_a_possessive_name_is_compared_as_a_whole_word():
+    # "Ross" stripped with rstrip("’'s") became "Ro", found inside "wrote": the name went unseen
+    assert A.has_type("name", "The report by Ross was cited.", "Who wrote the report?")
+    assert not A.has_type("name", "The report by Ross’s team was cited.", "Did Ross write it?")
+
+
+def test_leaning_sentences_and_open_quotes():
+    assert AT.leans_back("But the talks went on.") and AT.leans_back("That, at least, was the plan.")
+    assert not AT.leans_back("Butler arrived.") and not AT.leans_back("The talks went on.")
+    assert AT.open_quote('Numata remarked, "It\'s still there.') and not AT.open_quote('He said "no."')
+
+
+def _hit(text: str) -> Hit:
+    spans = tuple(split_sentences(text))
+    p = Passage(id="d:1", doc_id="d", para=1, part=0, text=text, start=0, end=len(text), citation="D, ¶1",
+                sentences=spans)
+    return Hit(p, 1.0, 1, dense=0.5)
+
+
+def _compose(question: str, hit: Hit, best: int):
+    """compose with sentence vectors that make sentence `best` the one nearest the question."""
+    n = len(hit.passage.sentences)
+    vecs = np.eye(n + 1, dtype=np.float32)[:n]
+    qvec = np.eye(n + 1, dtype=np.float32)[best]
+    stems = lambda t: [w[:5] for w in re.findall(r"\w+", t.lower())]  # noqa: E731
+    return A.compose(question, qvec, [], [hit], sentence_vectors=lambda h: vecs, tokenize=stems,
+                     params=A.AnswerParams(threshold=0.5, type_penalty=0.0, margin=0.0))
+
+
+def test_a_sentence_that_begins_mid_thought_is_quoted_with_the_one_before():
+    hit = _hit("Sergeev visited Tokyo in November. But the arms talks stalled. Exports fell.")
+    ans = _compose("What happened to the arms talks?", hit, best=1)
+    assert [s.text for s in ans.sentences] == ["Sergeev visited Tokyo in November. But the arms talks stalled."]
+    s = ans.sentences[0]
+    assert hit.passage.text[s.start:s.end] == s.text          # still a verbatim span of the passage
+
+
+def test_a_quotation_is_quoted_from_where_it_opens():
+    hit = _hit('The issue remains. Numata remarked, "It\'s still there. We keep trying, but it will take Yeltsin."')
+    ans = _compose("What will it take?", hit, best=2)
+    assert ans.sentences[0].text.startswith("Numata remarked,") and ans.sentences[0].text.endswith('Yeltsin."')
+
+
+def test_the_short_answer_is_a_span_of_its_sentence():
+    hit = _hit("On May 16 defense minister Igor Rodionov (dismissed on May 22) arrived in Japan.")
+    ans = _compose("When did Rodionov arrive in Japan?", hit, best=0)
+    s = ans.sentences[0]
+    assert ans.short == "May 16" and s.text[s.short[0]:s.short[1]] == "May 16"
+    assert ans.to_json()["short_answer"] == "May 16" and ans.to_json()["sentences"][0]["short"] == list(s.short)
