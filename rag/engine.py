@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 import time
+import unicodedata
 
 import numpy as np
 
@@ -172,10 +173,11 @@ class Engine:
         return C.lookup(ref, snap.documents, snap.passages.of_document)
 
     def check_question(self, question: str) -> tuple[str, str]:
-        """(usable question, notice). Empty input is refused; over-long input is truncated."""
+        """(usable question, notice). Empty input is refused; over-long input is truncated. Like the
+        documents, the question is NFC-normalised and loses soft hyphens and invisible characters."""
         if not isinstance(question, str):
             raise BadInput("the question must be text")
-        question = clean(question.encode("utf-8", "ignore").decode("utf-8"))
+        question = clean(unicodedata.normalize("NFC", question.encode("utf-8", "ignore").decode("utf-8")))
         if not question:
             raise BadInput("empty question; type a question about the documents")
         limit = self.settings.max_question_chars

@@ -7,7 +7,7 @@ from typing import Callable
 from .segment import split_sentences  # noqa: F401  (re-exported: pieces cut at its spans)
 
 _BLOCK = re.compile(r"(?:[^\n]*\S[^\n]*(?:\n|$))+")
-_INVISIBLE = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u202a-\u202e"
+_INVISIBLE = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u00ad\u200b-\u200f\u202a-\u202e"
                         "\u2060-\u2064\u2066-\u2069\ufeff\ufffe\U000e0000-\U000e007f]")
 # The markup clean() drops, found in ONE pass so that clean and clean_map agree by construction:
 # a markdown escape (the backslash goes, the character stays), an invisible character, or a ** / __

@@ -115,3 +115,8 @@ def test_count_mismatch_is_refused(fake_engine):
 def test_answers_never_use_boilerplate(fake_engine):
     ans = fake_engine.ask("Who researches and writes the Monitor for the Jamestown Foundation?", k=10)
     assert all(not h.passage.boilerplate for h in ans.hits)
+
+
+def test_questions_are_nfc_and_lose_soft_hyphens_like_the_documents(fake_engine):
+    q, _ = fake_engine.check_question("Cafe\u0301 nego\u00adtiations")
+    assert q == "Caf\u00e9 negotiations"

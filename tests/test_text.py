@@ -11,6 +11,7 @@ def test_clean_removes_emphasis_escapes_and_invisibles():
     assert T.clean("Japan: **Moving Ahead**  on\nties") == "Japan: Moving Ahead on ties"
     assert T.clean(r"This translates into \$1.1 billion") == "This translates into $1.1 billion"
     assert T.clean("a\u200bb\U000e0041c") == "abc"
+    assert T.clean("nego\u00adtiations") == "negotiations"      # a soft hyphen would split the word for search
 
 
 def test_clean_map_points_back_into_the_source():
