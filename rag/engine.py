@@ -43,7 +43,8 @@ class Engine:
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
                  answer_params: A.AnswerParams | None = None):
         self.settings = settings or Settings.from_env()
-        self.answer_params = answer_params or A.AnswerParams(threshold=self.settings.min_sentence_score)
+        self.answer_params = answer_params or A.AnswerParams(threshold=self.settings.min_sentence_score,
+                                                             max_sentences=self.settings.answer_sentences)
         self._embedder = embedder
         self._snap: Snapshot | None = None
         self._lock = threading.RLock()

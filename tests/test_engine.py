@@ -120,3 +120,10 @@ def test_answers_never_use_boilerplate(fake_engine):
 def test_questions_are_nfc_and_lose_soft_hyphens_like_the_documents(fake_engine):
     q, _ = fake_engine.check_question("Cafe\u0301 nego\u00adtiations")
     assert q == "Caf\u00e9 negotiations"
+
+
+def test_answer_sentences_setting_caps_the_quotes(docs, tmp_path, fake):
+    settings = Settings(docs_dir=docs, index_dir=tmp_path / "index", model=fake.name, answer_sentences=1,
+                        min_sentence_score=-1.0)
+    ans = Engine.open(settings, embedder=fake).ask("Which Russian warship visited Yokosuka?")
+    assert ans.supported and len(ans.sentences) == 1
