@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -44,14 +45,29 @@ def load(folder: Path, split: str = "test") -> tuple[dict, dict, dict]:
     return corpus, queries, qrels
 
 
-def materialize(corpus: dict, docs_dir: Path) -> None:
-    """Write each corpus entry as `<id>.txt` with a `Title:` header, as a user's file would be.
-    Unchanged files are left alone, so their sha256 (and cached vectors) stay valid."""
+_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+
+
+def file_name(doc_id: str) -> str:
+    """A safe file name for a corpus id: `<id>.txt` for a plain id (SciFact's numbers), otherwise a
+    hash of it, so that "<kb:F/A-18_Hornet>", "..", ":" or a 300-character id never names a path
+    outside the folder and never loses its identity."""
+    if _PLAIN_ID.fullmatch(doc_id) and not doc_id.lower().startswith("x-"):
+        return f"{doc_id}.txt"
+    return f"x-{hashlib.sha256(doc_id.encode('utf-8', 'surrogatepass')).hexdigest()[:24]}.txt"
+
+
+def materialize(corpus: dict, docs_dir: Path) -> dict[str, str]:
+    """Write each corpus entry as a `.txt` file (see file_name) with a `Title:` header, as a user's file
+    would be, and return {document id in the index: corpus id}. Unchanged files are left alone, so
+    their sha256 (and cached vectors) stay valid."""
+    from .ingest import doc_id_for
     docs_dir.mkdir(parents=True, exist_ok=True)
-    wanted = set()
+    wanted, back = set(), {}
     for doc_id, (title, text) in corpus.items():
-        name = f"{doc_id}.txt"
+        name = file_name(doc_id)
         wanted.add(name)
+        back[doc_id_for(name)] = doc_id
         body = (f"Title: {' '.join(title.split())}\n\n" if title.strip() else "") + text.strip() + "\n"
         path = docs_dir / name
         if not path.exists() or path.read_text(encoding="utf-8") != body:
@@ -59,6 +75,7 @@ def materialize(corpus: dict, docs_dir: Path) -> None:
     for stale in docs_dir.glob("*.txt"):
         if stale.name not in wanted:
             stale.unlink()
+    return back
 
 
 def metrics(run: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
@@ -84,7 +101,7 @@ def evaluate(settings, folder: Path, split: str = "test", mode: str | None = Non
     cache = Path(cache or Path(".cache") / f"beir-{Path(folder).name}-{key}")
     settings = replace(settings, docs_dir=cache / "docs", index_dir=cache / f"index-{_slug(settings.model)}",
                        max_file_bytes=max(settings.max_file_bytes, 50_000_000))
-    materialize(corpus, settings.docs_dir)
+    original = materialize(corpus, settings.docs_dir)
     engine = Engine(settings, embedder)
     t0 = time.perf_counter()
     report = engine.build(progress=progress)
@@ -94,8 +111,9 @@ def evaluate(settings, folder: Path, split: str = "test", mode: str | None = Non
         hits = engine.search(queries[qid], k=depth * 2, mode=mode)
         docs: list[str] = []
         for h in hits:                       # max over a document's passages = its first hit
-            if h.passage.doc_id not in docs:
-                docs.append(h.passage.doc_id)
+            doc = original.get(h.passage.doc_id, h.passage.doc_id)     # scored with the corpus's own id
+            if doc not in docs:
+                docs.append(doc)
         run[qid] = docs[:depth]
     query_s = time.perf_counter() - t1
     return {**metrics(run, qrels), "mode": mode or settings.mode, "split": split, "queries": len(qrels),

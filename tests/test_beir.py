@@ -1,4 +1,5 @@
 """BEIR evaluation: loading, hand-computed metrics, and the product path on a tiny fixture."""
+import json
 import random
 from pathlib import Path
 
@@ -71,3 +72,23 @@ def test_metrics_agree_with_trec_eval_on_random_runs():
         ours = beir.metrics(rn, qr)
         for name in names:
             assert ours[name] == pytest.approx(float(theirs[name]), abs=1e-4), name
+
+
+def test_any_corpus_id_works_and_is_scored_by_its_own_id(tmp_path, fake):
+    """Entity-style ids with '/', '<>', ':', '.', '..', very long or non-ASCII ones: each is a safe file
+    inside the cache folder, and the run is scored with the corpus's own ids."""
+    ids = ["<kb:F/A-18_Hornet>", "_kb:Some_Page_", "..", "../escape", "a" * 300, "Kurilen/Inseln ü", "x-1", "42"]
+    words = ["hornet jet fighter", "some page words", "dots only here", "escape attempt path", "long identifier text",
+             "islands north hokkaido", "prefix collision check", "plain numeric id"]
+    folder = tmp_path / "beir"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": "", "text": w}) + "\n"
+                                                 for i, w in zip(ids, words)), encoding="utf-8")
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{n}", "text": w}) + "\n"
+                                                  for n, w in enumerate(words)), encoding="utf-8")
+    (folder / "qrels" / "test.tsv").write_text("".join(f"q{n}\t{i}\t1\n" for n, i in enumerate(ids)), encoding="utf-8")
+    r = beir.evaluate(Settings(model=fake.name), folder, "test", "keyword", tmp_path / "cache", embedder=fake)
+    assert r["documents"] == len(ids) and r["ndcg@10"] == 1.0
+    files = list((tmp_path / "cache" / "docs").iterdir())
+    assert len(files) == len(ids) and all(f.parent == tmp_path / "cache" / "docs" for f in files)
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "cache" / "escape.txt").exists()
