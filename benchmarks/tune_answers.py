@@ -34,11 +34,11 @@ def main() -> None:
         cases.append((item, q, hits, qvec, qtokens, unknown))
     sv = lambda h: snap.sentences_of(snap.by_id[h.passage.id])  # noqa: E731
     rows = []
-    grid = itertools.product([x / 100 for x in range(56, 80, 3)], [0.0, 0.1, 0.2], [0.1, 0.15, 0.2],
-                             [0.15], [2, 3], [0.3], [0.1, 0.2, 0.3], [0.0, 0.03, 0.06, 0.15])
-    for th, ow, margin, pen, fh, tp, pw, om in grid:
+    grid = itertools.product([0.6, 0.65, 0.7], [0.1, 0.2], [0.1, 0.2], [0.15], [2, 3], [0.2, 0.3, 0.4],
+                             [0.0, 0.1, 0.15], [0.1, 0.2], [0.06, 0.1, 0.2])
+    for th, ow, margin, pen, fh, tp, tb, pw, om in grid:
         p = A.AnswerParams(threshold=th, overlap_weight=ow, margin=margin, unknown_name_penalty=pen, from_hits=fh,
-                           type_penalty=tp, passage_weight=pw, other_passage_margin=om)
+                           type_penalty=tp, type_bonus=tb, passage_weight=pw, other_passage_margin=om)
         ans_ok = fact = abst = n_ans = n_un = sents = 0
         bad = []
         for item, q, hits, qvec, qtokens, unknown in cases:
@@ -61,7 +61,8 @@ def main() -> None:
     for r in rows[:25]:
         p = r[5]
         print(f"{r[0]:.3f}        {r[1]:.3f} {r[2]:.3f}    {r[3]:.3f}     {r[4]:.2f}   threshold={p.threshold} "
-              f"overlap={p.overlap_weight} margin={p.margin} penalty={p.unknown_name_penalty} from_hits={p.from_hits} type={p.type_penalty} passage={p.passage_weight} other={p.other_passage_margin} {r[6]}")
+              f"overlap={p.overlap_weight} margin={p.margin} penalty={p.unknown_name_penalty} from_hits={p.from_hits} "
+              f"type={p.type_penalty} bonus={p.type_bonus} passage={p.passage_weight} other={p.other_passage_margin} {r[6]}")
 
 
 if __name__ == "__main__":

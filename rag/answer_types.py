@@ -40,6 +40,11 @@ _DATE_Q = re.compile(r"^\s*when\b|\b(?:what|which|in what|on what) (?:\w+ )?(?:y
                      r"|\bhow long ago\b", re.I)
 _AMOUNT_Q = re.compile(r"\bhow (?:many|much|long|far|big|large|old|heavy|fast|high)\b|\bwhat (?:\w+ ){0,3}?(?:percentage|"
                        r"percent|share|amount|number|sum|rate|size|tonnage|price|cost|value|figure|total)\b", re.I)
+_DESCRIBED = re.compile(r"\b(?:the|a|an|his|her|its|their)\s+((?:[\w-]+\s+){0,3}?(?:attach[eé]|officer|official|"
+                        r"diplomat|man|woman|researcher|spokes(?:man|woman|person)|minister|envoy|ambassador|"
+                        r"general|admiral|analyst|leader|chief|head|director|agent|spy|commander|president|premier))\b")
+_PERCENT_Q = re.compile(r"(?<!-)\b(?:rate|percentage|percent|per cent|share)\b", re.I)
+PERCENT = re.compile(r"\b\d[\d.,]*\s*(?:%|percent\b|per cent\b)", re.I)
 _PLACE_Q = re.compile(r"^\s*where\b|\b(?:which|what|in which|to which|at which) (?:\w+ ){0,2}?(?:island|city|port|"
                       r"country|region|town|base|place|prefecture|province|sea|location)s?\b", re.I)
 _ORG_Q = re.compile(r"\b(?:which|what) (?:\w+ ){0,2}?(?:organi[sz]ation|agency|company|institute|body|"
@@ -54,7 +59,7 @@ _LEANS = re.compile(r"^(?:But|And|Or|Yet|So|Still|Thus|Hence|Therefore|Also|More
 def expected_type(question: str) -> str | None:
     """What the question asks for: "person", "date", "amount", "place", "org", or None (a description,
     a reason, a manner: no single typed span answers it)."""
-    for kind, rx in (("amount", _AMOUNT_Q), ("date", _DATE_Q), ("place", _PLACE_Q), ("org", _ORG_Q),
+    for kind, rx in (("percent", _PERCENT_Q), ("amount", _AMOUNT_Q), ("date", _DATE_Q), ("place", _PLACE_Q), ("org", _ORG_Q),
                      ("person", _PERSON_Q)):
         if rx.search(question):
             return kind
@@ -65,7 +70,7 @@ def expected_type(question: str) -> str | None:
 _ROLE = re.compile(r"^(?:Minister|President|Prime|Deputy|Vice|Foreign|Defen[cs]e|Finance|Trade|Secretary|General|"
                    r"Gen\.?|Chief|Director|Ambassador|Premier|Chairman|Admiral|Adm\.?|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|"
                    r"Col\.?|Colonel|Captain|Capt\.?|Commander|Governor|Mayor|Senator|Sen\.?|Spokes\w+|Emperor|"
-                   r"King|Queen|First|Former|Acting|Chief|Head|Lt\.?|Sgt\.?|\w+(?:ian|ese|ish|an))$")
+                   r"King|Queen|First|Former|Acting|Chief|Head|Lt\.?|Sgt\.?|[A-Z]\w+(?:ian|ese|ish)|American|Korean|German)$")
 _GENERIC = frozenset("year years month months day days week end early late mid million billion percent".split())
 # Function words: not evidence that a sentence answers a question ("what", "did", "would"…).
 STOP = frozenset("""a an the of to in on at by for from with about as into over after before during between
@@ -74,15 +79,31 @@ STOP = frozenset("""a an the of to in on at by for from with about as into over 
     then and or but not no if so such any some s said say says tell told according""".split())
 
 
+_WHO = re.compile(r"^\s*(?:who|whom)\b", re.I)
+_NAMED = re.compile(r"\bname of\b|\bnamed\b|\bcalled\b", re.I)
+_STRICT_Q = re.compile(r"^\s*(?:who|whom|when)\b|\bhow (?:many|much)\b|\b(?:what|which) (?:year|date|day|month)\b"
+                       r"|\bname of\b|\bnamed\b"
+                       r"|\b(?:rate|percentage|percent)\b", re.I)
+
+
+def strict(question: str) -> bool:
+    """Whether only an answer of the expected type will do: "who", "when", "how many", "what year", a
+    rate. After "which minister…" or "which island…" a description can answer too ("the air force chief")."""
+    return bool(_STRICT_Q.search(question))
+
+
 def spans(kind: str | None, sentence: str, question: str) -> list[tuple[int, int]]:
     """Spans of `sentence` that hold an answer of `kind` the question does not already give (a name
-    less its titles, and none of whose words the question uses)."""
+    less its titles, and none of whose words the question uses). After a plain "who", a person
+    described ("the military attache") answers as well as a name; "the name of…" wants the name."""
     if kind is None:
         return []
     asked = set(re.findall(r"\w+", question.lower()))
+    if kind == "person" and _WHO.match(question) and not _NAMED.search(question):
+        kind = "someone"
     out = []
     for a, b in _candidates(kind, sentence):
-        if kind == "person":
+        if kind in ("person", "someone"):
             words = sentence[a:b].split()
             while len(words) > 1 and _ROLE.match(words[0]):
                 a += len(words.pop(0)) + 1
@@ -99,14 +120,16 @@ def spans(kind: str | None, sentence: str, question: str) -> list[tuple[int, int
 def _candidates(kind: str, s: str) -> list[tuple[int, int]]:
     if kind == "date":
         return [m.span() for m in DATE.finditer(s)]
+    if kind == "percent":
+        return [m.span() for m in PERCENT.finditer(s)]
     if kind == "amount":
         dates = [m.span() for m in DATE.finditer(s)]
         return [m.span() for m in AMOUNT.finditer(s) if m.group().strip()
                 and not any(a <= m.start() < b for a, b in dates)]
     names = []
-    for m in NAME.finditer(s):
-        a, b = m.span()
-        words = m.group().split()
+    for m in _runs(s):
+        a, b = m
+        words = s[a:b].split()
         while words and _NOT_NAME.match(words[0].rstrip(".")):      # "The", "In" that open a sentence
             a += len(words.pop(0)) + 1
         if words:
@@ -115,14 +138,28 @@ def _candidates(kind: str, s: str) -> list[tuple[int, int]]:
         return [(a, b) for a, b, t in names if not _ORG.search(t) and not _PLACE.search(t)
                 and not re.search(r"(?:ian|ese|ish)$", t) and not t.isupper()
                 and (" " in t or _titled(s, a) or _speaks(s, b))]
+    if kind == "someone":       # "who…?": a name, or a person described ("the military attache")
+        return _candidates("person", s) + [m.span(1) for m in _DESCRIBED.finditer(s)]
     if kind == "place":
         return [(a, b) for a, b, t in names if not _ORG.search(t) and (_PLACE.search(t) or _located(s, a))]
     return [(a, b) for a, b, t in names if _ORG.search(t) or (t.isupper() and len(t) > 1)]
 
 
+def _runs(s: str):
+    """Spans of capitalised runs, cut after a possessive: "Foreign Ministry’s | Takekazu Kawamura"."""
+    for m in NAME.finditer(s):
+        a = m.start()
+        for p in re.finditer(r"[’']s\b", m.group()):
+            yield a, m.start() + p.end()
+            a = m.start() + p.end() + 1
+        if a < m.end():
+            yield a, m.end()
+
+
 def _titled(s: str, a: int) -> bool:
     """A single capitalised word that follows a title or a role ("minister Ikeda", "Gen. Ivashov")."""
     return bool(re.search(r"(?:minister|president|premier|chief|director|spokes\w+|deputy|general|gen\.|admiral|"
+                          r"counterpart|colleague|successor|predecessor|"
                           r"adm\.|mr\.|mrs\.|ms\.|dr\.|envoy|ambassador|secretary|head|commander|chairman|"
                           r"colonel|col\.|captain|capt\.|leader|official|aide)\W{0,3}$", s[max(0, a - 16):a], re.I))
 
