@@ -41,6 +41,17 @@ def gold_ids(item: dict, passages) -> set[str]:
     return out
 
 
+_KINDS = [("who", r"^\W*(?:who|whom)\b"), ("when", r"^\W*when\b|\bwhat (?:year|date|day|month)\b"),
+          ("how many/much", r"\bhow (?:many|much|big|large|long)\b"), ("why", r"^\W*why\b"), ("how", r"^\W*how\b"),
+          ("which", r"\bwhich\b"), ("what", r"\bwhat\b")]
+
+
+def question_kind(question: str) -> str:
+    """who / when / how many/much / why / how / which / what / other: for the per-type breakdown."""
+    import re
+    return next((k for k, rx in _KINDS if re.search(rx, question, re.I)), "other")
+
+
 def dev_report(engine, qa: list[dict], mode: str | None = None, k: int = 10) -> dict:
     """Retrieval, answer and abstention quality of `engine` on a QA set."""
     passages = engine.snapshot().passages
@@ -57,6 +68,7 @@ def dev_report(engine, qa: list[dict], mode: str | None = None, k: int = 10) -> 
         rows.append({"id": item["id"], "answerable": item["answerable"], "kind": item.get("kind", ""),
                      "rank": rank, "ndcg": ndcg(ids, {g: 1.0 for g in gold}, k) if gold else None,
                      "supported": ans.supported, "fact": bool(item.get("fact") and clean(item["fact"]) in said),
+                     "type": question_kind(item["question"]),
                      "gold_missing": item["answerable"] and not gold})
     ans_rows = [r for r in rows if r["answerable"]]
     un_rows = [r for r in rows if not r["answerable"]]
@@ -78,6 +90,11 @@ def dev_report(engine, qa: list[dict], mode: str | None = None, k: int = 10) -> 
         "wrong_answer": [r["id"] for r in un_rows if r["supported"]],
         "fact_missing": [r["id"] for r in ans_rows if r["supported"] and not r["fact"]],
         "gold_missing": [r["id"] for r in rows if r["gold_missing"]],
+        "by_type": {t: {"answerable": len(rs), "answered": mean([float(r["supported"]) for r in rs]),
+                        "fact_in_answer": mean([float(r["supported"] and r["fact"]) for r in rs]),
+                        "unanswerable": len(us), "declined": mean([float(not r["supported"]) for r in us])}
+                    for t in dict.fromkeys(r["type"] for r in rows)
+                    for rs, us in [([r for r in ans_rows if r["type"] == t], [r for r in un_rows if r["type"] == t])]},
     }
 
 
@@ -91,4 +108,11 @@ def report_text(r: dict) -> str:
         f"citations   integrity {r['citation_integrity']:.3f} (answer sentences found verbatim in the cited passage)",
         f"misses@3 {r['misses']}  wrongly declined {r['wrong_abstain']}  wrongly answered {r['wrong_answer']}"
         f"  fact missing {r['fact_missing']}",
+        "by question type (answerable: answered, fact in answer | unanswerable: declined):",
+        *(f"  {t:14s} {v['answerable']:3d}: {_f(v['answered'])} {_f(v['fact_in_answer'])} | "
+          f"{v['unanswerable']:2d}: {_f(v['declined'])}" for t, v in r.get("by_type", {}).items()),
     ])
+
+
+def _f(x: float | None) -> str:
+    return "  —  " if x is None else f"{x:.3f}"
