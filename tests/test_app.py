@@ -324,3 +324,11 @@ def test_documents_can_be_removed_from_the_app(own):
     at.session_state["tab"] = "Ask"
     at.run()
     assert not any("Kelp" in c for c in cards(ask(at, "Quokkavale protocol kelp")))
+
+
+def test_the_app_listens_on_this_machine_only_and_refuses_big_uploads_early():
+    import tomllib
+    from rag.config import Settings
+    server = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())["server"]
+    assert server["address"] == "127.0.0.1"
+    assert server["maxUploadSize"] * 2**20 >= Settings().max_file_bytes > (server["maxUploadSize"] - 1) * 2**20
