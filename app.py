@@ -19,6 +19,7 @@ from rag.markup import answer_md, anchor, doc_line, esc, friendly, highlight_md,
 EXAMPLES = ("Who fled Japan?", "How large was the Japanese loan to Russia?",
             "What did Sergeev say about missile defense?", "Which Russian warship visited Yokosuka?")
 MODES = {"hybrid": "Hybrid (meaning + keywords)", "dense": "Meaning only", "keyword": "Keywords only"}
+READERS = {"extractive": "Quotes from the passages", "llm": "An LLM's words, verified"}
 TABS = ("Ask", "Look up a citation", "Browse documents")
 STAGES = {"read": "Reading documents", "embed": "Embedding passages",
           "embed sentences": "Embedding sentences", "reuse": "Re-using unchanged documents",
@@ -38,6 +39,7 @@ class Query:
     mode: str
     docs: tuple[str, ...]    # document ids chosen by the filters (empty: all)
     problem: str = ""        # the filters match no document: say so instead of answering
+    reader: str = "extractive"
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,11 @@ def sidebar_ui(engine: Engine, ready: bool) -> Query:
         mode = st.radio("Retrieval", list(MODES), format_func=MODES.get, key="mode",
                         index=list(MODES).index(s.mode),
                         help="Hybrid mixes meaning (embeddings) and exact words (BM25); it is the best default.")
+        reader = st.radio("Answer", list(READERS), format_func=READERS.get, key="reader",
+                          index=list(READERS).index(s.reader),
+                          help="Quotes are taken word for word from the passages. An LLM (the server in RAG_LLM_URL) "
+                               "answers in its own words, and only sentences verified against the passage they cite "
+                               "are shown; the passages are sent to that server.")
         docs, problem = [], ""
         if ready:
             docs, problem = filters_ui(engine.snapshot().documents)
@@ -125,7 +132,7 @@ def sidebar_ui(engine: Engine, ready: bool) -> Query:
         st.button("Rebuild index", icon=":material/refresh:", width="stretch",
                   on_click=remember, args=("rebuild_requested", True),
                   help="Re-read every document and re-embed it. Takes about a minute for a few documents.")
-    return Query(k, mode, tuple(docs), problem)
+    return Query(k, mode, tuple(docs), problem, reader)
 
 
 def filters_ui(documents) -> tuple[list[str], str]:
@@ -165,13 +172,20 @@ def ask(engine: Engine, question: str, query: Query) -> str:
         return query.problem
     history: list[Turn] = st.session_state.setdefault("history", [])
     turn_id = st.session_state.get("turns", 0) + 1
+    draft, said = st.empty(), []
+
+    def show(piece: str) -> None:          # the LLM's words as they stream: a draft, not yet verified
+        said.append(piece)
+        draft.caption("LLM draft, not yet verified: " + esc("".join(said)))
     try:
-        ans = engine.ask(question, k=query.k, mode=query.mode, docs=list(query.docs) or None)
+        ans = engine.ask(question, k=query.k, mode=query.mode, docs=list(query.docs) or None,
+                         reader=query.reader, on_text=show)
         turn = Turn(turn_id, ans.question, ans)
     except BadInput as exc:
         return friendly(exc)
     except RagError as exc:
         turn = Turn(turn_id, question, error=friendly(exc))
+    draft.empty()
     st.session_state.turns = turn_id
     history.append(turn)
     del history[:-MAX_HISTORY]
@@ -211,6 +225,10 @@ def turn_ui(engine: Engine, turn: Turn, latest: bool) -> None:
             st.markdown(answer_md(ans, turn.id))
         else:
             st.info(esc(ans.answer), icon=":material/search_off:")
+        if ans.reader == "llm":
+            st.caption("An LLM's words: each sentence was verified against the passage it cites.")
+        for r in ans.rejected:
+            st.markdown(f"~~{esc(r.text)}~~ — *not supported by the cited passage* ({esc(r.reason)})")
         if ans.notice:
             st.caption(esc(ans.notice))
         st.caption(f"{MODES.get(ans.mode, ans.mode)} · {len(ans.hits)} passages · {ans.seconds:.2f} s")

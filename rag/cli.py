@@ -44,6 +44,9 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", parents=[common], help="a cited answer (interactive when no question is given)")
     p.add_argument("question", nargs="?")
     p.add_argument("--batch", metavar="FILE", help="one question per line ('-' for stdin); JSON lines out")
+    p.add_argument("--reader", choices=("extractive", "llm"), default=None,
+                   help="extractive quotes (default), or an LLM's answer whose every sentence is verified "
+                        "(env RAG_READER; server RAG_LLM_URL, model RAG_LLM_MODEL)")
     _query(p)
     p = sub.add_parser("cite", parents=[common], help="look up a citation, passage id, file or author")
     p.add_argument("ref", nargs="+")
@@ -125,17 +128,30 @@ def cmd_ask(args) -> int:
         return 0
     if args.question is None:
         return _interactive(engine, args)
-    ans = engine.ask(args.question, args.k, args.mode, args.docs)
+    ans = engine.ask(args.question, args.k, args.mode, args.docs, args.reader, None if args.json else _draft())
+    if getattr(_draft, "shown", False):
+        print(file=sys.stderr)
     if ans.notice:
         print(f"note: {ans.notice}", file=sys.stderr)
     print(json.dumps(ans.to_json(labels), ensure_ascii=False) if args.json else render.answer_text(ans))
     return 0
 
 
+def _draft():
+    """Prints an LLM's answer to stderr as it streams, marked as a draft: it is not yet verified."""
+    def show(piece: str) -> None:
+        if not getattr(_draft, "shown", False):
+            print("LLM draft (unverified): ", end="", file=sys.stderr)
+            _draft.shown = True
+        print(piece, end="", file=sys.stderr, flush=True)
+    _draft.shown = False
+    return show
+
+
 def _ask_json(engine, question, args, labels) -> dict:
     from .schema import BadInput
     try:
-        return engine.ask(question, args.k, args.mode, args.docs).to_json(labels)
+        return engine.ask(question, args.k, args.mode, args.docs, args.reader).to_json(labels)
     except BadInput as exc:
         return {"question": question, "error": str(exc)}
 
@@ -151,7 +167,7 @@ def _interactive(engine, args) -> int:
         if not q:
             return 0
         try:
-            print(render.answer_text(engine.ask(q, args.k, args.mode, args.docs)) + "\n")
+            print(render.answer_text(engine.ask(q, args.k, args.mode, args.docs, args.reader)) + "\n")
         except BadInput as exc:
             print(f"error: {exc}", file=sys.stderr)
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -11,6 +11,7 @@ MODES = ("hybrid", "dense", "keyword")
 FUSIONS = ("rrf", "convex", "bounded")
 BACKENDS = ("auto", "onnx", "torch")
 CONTEXTS = ("none", "lead", "title", "section")
+READERS = ("extractive", "llm")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,15 @@ class Settings:
     parse_seconds: float = 60.0        # per PDF parse (a child process, stopped when over)
     batch_size: int = 64
 
+    # LLM reader (rag/llm.py, rag/verify.py): off unless reader="llm". The question and the top
+    # passages are sent to llm_url, any OpenAI-compatible server; the key comes from RAG_LLM_API_KEY
+    # only and is never shown (repr=False), logged or stored.
+    reader: str = "extractive"
+    llm_url: str = "http://127.0.0.1:8080/v1"
+    llm_model: str = ""                # "" lets a one-model server (llama.cpp) use its model
+    llm_timeout: float = 30.0          # seconds for the whole generated answer
+    llm_api_key: str = field(default="", repr=False)
+
     def __post_init__(self) -> None:
         _check_choice("mode", self.mode, MODES)
         _check_choice("fusion", self.fusion, FUSIONS)
@@ -59,6 +69,11 @@ class Settings:
             raise ValueError(f"sentence_share must be between 0 and 1, got {self.sentence_share}")
         if self.k < 1:
             raise ValueError(f"k must be at least 1, got {self.k}")
+        _check_choice("reader", self.reader, READERS)
+        if not self.llm_url.startswith(("http://", "https://")):
+            raise ValueError(f"llm_url must start with http:// or https://, got {self.llm_url!r} (RAG_LLM_URL)")
+        if not self.llm_timeout > 0:
+            raise ValueError(f"llm_timeout must be a positive number of seconds, got {self.llm_timeout}")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":

@@ -10,6 +10,7 @@ import os
 import threading
 import time
 import unicodedata
+from typing import Callable
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from . import build as B
 from . import cite as C
 from . import filters as F
 from . import retrieve as R
-from .config import Settings
+from .config import READERS, Settings
 from .embed import Embedder, load_embedder, onnx_dir_for
 from .schema import Answer, BadInput, BuildReport, Hit, IndexMismatch, IndexNotBuilt, Lookup, RagError
 from .snapshot import Snapshot
@@ -153,20 +154,33 @@ class Engine:
         return self._search(self.snapshot(), question, k, mode, docs, answers_only)[0]
 
     def ask(self, question: str, k: int | None = None, mode: str | None = None,
-            docs: list[str] | None = None) -> Answer:
-        """A cited extractive answer, or an abstention that still lists the nearest passages."""
+            docs: list[str] | None = None, reader: str | None = None,
+            on_text: Callable[[str], None] | None = None) -> Answer:
+        """A cited answer, or an abstention that still lists the nearest passages. The extractive reader
+        quotes the passages; reader "llm" asks the configured LLM server (Settings.llm_url) and keeps
+        only the sentences verified against the passage they cite, falling back to the extractive answer
+        (with a note) when the server fails or nothing survives. `on_text` receives the LLM's text as it
+        streams (unverified words, to show progress)."""
         t0 = time.perf_counter()
+        reader = reader or self.settings.reader
+        if reader not in READERS:
+            raise BadInput(f"reader must be one of {', '.join(READERS)}; got {reader!r}")
         question, notice = self.check_question(question)
         snap = self.snapshot()
         hits, qvec, qtokens = self._search(snap, question, k, mode, docs, answers_only=True)
         if qvec is None:    # keyword mode: the answer still needs the question's vector
             qvec = self._encode(snap, question)
         lex = snap.lexical
-        ans = A.compose(question, qvec, qtokens, hits,
-                        sentence_vectors=lambda h: snap.sentences_of(snap.by_id[h.passage.id]),
+        sentences = lambda h: snap.sentences_of(snap.by_id[h.passage.id])  # noqa: E731
+        ans = A.compose(question, qvec, qtokens, hits, sentence_vectors=sentences,
                         tokenize=lex.tokenize, params=self.answer_params,
                         unknown=A.salient_unknown(question, lex.vocabulary(), lex.tokenize),
                         mode=mode or self.settings.mode, notice=notice)
+        if reader == "llm":
+            from . import llm, llm_reader     # lazily: the default path never loads the LLM modules
+            ans = llm_reader.read(question, hits, ans, endpoint=llm.Endpoint.from_settings(self.settings),
+                                  encode=self.embedder().encode_queries, sentence_vectors=sentences,
+                                  on_text=on_text)
         return _with_time(ans, time.perf_counter() - t0)
 
     def cite(self, ref: str) -> Lookup:

@@ -50,8 +50,8 @@ def spans_in(hit: Hit, ans: Answer) -> list[tuple[int, int]]:
     """Where the answer's sentences sit in this hit's passage."""
     text, out = hit.passage.text, []
     for s in ans.sentences:
-        if s.marker == hit.rank and text[s.start:s.end] == s.text:
-            out.append((s.start, s.end))
+        if s.marker == hit.rank and (text[s.start:s.end] == s.text or ans.reader == "llm"):
+            out.append((s.start, s.end))       # the quote, or the sentence that supports an LLM's one
         elif hit.passage.id in s.citations and (i := text.find(s.text)) >= 0:
             out.append((i, i + len(s.text)))
     return out

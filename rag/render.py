@@ -27,8 +27,18 @@ def hits_text(hits: list[Hit], limit: int = 400) -> str:
 def answer_text(ans: Answer) -> str:
     if ans.supported:
         head = (f"Short answer: {ans.short}\n\n" if ans.short else "") + textwrap.fill(ans.answer, WIDTH)
-        return f"{head}\n\nSources:\n{hits_text(list(ans.hits))}"
-    return f"{ans.answer}\n\nNearest passages (not an answer):\n{hits_text(list(ans.hits))}"
+        if ans.reader == "llm":
+            head += "\n\n(an LLM's words; each sentence verified against the passage it cites)"
+        return f"{head}{_rejected(ans)}\n\nSources:\n{hits_text(list(ans.hits))}"
+    return f"{ans.answer}{_rejected(ans)}\n\nNearest passages (not an answer):\n{hits_text(list(ans.hits))}"
+
+
+def _rejected(ans: Answer) -> str:
+    if not ans.rejected:
+        return ""
+    lines = ["", "", "Not supported by the cited passage (not part of the answer):"]
+    lines += [_wrap(f"✗ {r.text} — {r.reason}", "  ") for r in ans.rejected]
+    return "\n".join(lines)
 
 
 def lookup_text(res: Lookup) -> str:

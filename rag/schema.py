@@ -93,6 +93,22 @@ class Sentence:
     end: int = 0
     score: float = 0.0
     short: tuple[int, int] | None = None     # the short answer's span within `text` (a name, a date, a figure)
+    verified: bool = True          # a quote is verified by construction; an LLM's sentence by rag.verify
+    # An LLM's sentence is its own words: `start`/`end` then give the supporting sentence in citations[0].
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "citations": list(self.citations), "marker": self.marker,
+                "score": round(self.score, 4), "short": list(self.short) if self.short else None,
+                "verified": self.verified, "passage": self.citations[0] if self.citations else None,
+                "span": [self.start, self.end]}
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A generated sentence that failed verification: never shown as part of the answer."""
+    text: str
+    cited: tuple[str, ...]         # the passage ids it cited (may be empty)
+    reason: str                    # e.g. "names 'Kawamura', not in [2]"
 
 
 @dataclass(frozen=True)
@@ -106,14 +122,15 @@ class Answer:
     mode: str = "hybrid"
     seconds: float = 0.0
     short: str = ""                # the short answer, verbatim from the first sentence that holds one
+    reader: str = "extractive"     # "llm" when the sentences are an LLM's, each verified
+    rejected: tuple[Rejected, ...] = ()   # the LLM's sentences that failed verification
 
     def to_json(self, doc_labels: dict[str, str] | None = None) -> dict:
         labels = doc_labels or {}
         out = {"question": self.question, "answer": self.answer, "supported": self.supported,
-               "short_answer": self.short,
-               "sentences": [{"text": s.text, "citations": list(s.citations), "marker": s.marker,
-                              "score": round(s.score, 4), "short": list(s.short) if s.short else None}
-                             for s in self.sentences],
+               "short_answer": self.short, "reader": self.reader,
+               "sentences": [s.to_json() for s in self.sentences],
+               "rejected": [{"text": r.text, "cited": list(r.cited), "reason": r.reason} for r in self.rejected],
                "passages": [h.to_json(labels.get(h.passage.doc_id, "")) for h in self.hits],
                "mode": self.mode}
         if self.notice:
