@@ -13,6 +13,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from llm_server import llm_server  # noqa: F401  (the session fixture: a real llama.cpp server)
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
 SEEDS = ROOT / "seeds"
@@ -332,3 +334,33 @@ def test_the_app_listens_on_this_machine_only_and_refuses_big_uploads_early():
     server = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())["server"]
     assert server["address"] == "127.0.0.1"
     assert server["maxUploadSize"] * 2**20 >= Settings().max_file_bytes > (server["maxUploadSize"] - 1) * 2**20
+
+
+def test_the_llm_reader_in_the_app_shows_verified_sentences_or_falls_back(monkeypatch, real_index, fresh_cache):
+    """With the LLM reader chosen and its server unreachable, the extractive answer and a note."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]              # closed once the block ends: nothing listens there
+    monkeypatch.setenv("RAG_LLM_URL", f"http://127.0.0.1:{port}/v1")
+    monkeypatch.setenv("RAG_LLM_TIMEOUT", "5")
+    at = start(monkeypatch, SEEDS, real_index)
+    at.radio(key="reader").set_value("llm").run()
+    ask(at, "Who fled Japan?")
+    assert_clean(at)
+    assert "fled the country" in plain(at.chat_message[1].markdown[0].value)
+    assert any("this is the extractive answer" in plain(c.value) for c in at.caption)
+
+
+def test_the_llm_reader_in_the_app_with_a_real_server(monkeypatch, real_index, fresh_cache, llm_server):
+    monkeypatch.setenv("RAG_LLM_URL", llm_server.url)
+    monkeypatch.setenv("RAG_LLM_TIMEOUT", "120")
+    at = start(monkeypatch, SEEDS, real_index)
+    at.radio(key="reader").set_value("llm").run(timeout=180)
+    ask(at, "Which Russian warship visited Yokosuka?")
+    assert_clean(at)
+    captions = [plain(c.value) for c in at.caption]
+    assert any("each sentence was verified" in c for c in captions) or \
+        any("this is the extractive answer" in c for c in captions)
+    struck = [m.value for m in at.markdown if m.value.startswith("~~")]
+    assert all("not supported by the cited passage" in m for m in struck)   # rejected ones, apart and struck
