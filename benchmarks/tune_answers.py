@@ -32,7 +32,7 @@ def main() -> None:
         hits, qvec, qtokens = eng._search(snap, q, 10, None, None, answers_only=True)
         unknown = A.salient_unknown(q, snap.lexical.vocabulary(), tok)
         cases.append((item, q, hits, qvec, qtokens, unknown))
-    sv = lambda h: snap.sentences_of(snap.by_id[h.passage.id])  # noqa: E731
+    sv = lambda h: snap.sentences_of(h.row)  # noqa: E731
     rows = []
     grid = itertools.product([0.6, 0.65, 0.7], [0.1, 0.2], [0.1, 0.2], [0.15], [2, 3], [0.2, 0.3, 0.4],
                              [0.0, 0.1, 0.15], [0.1, 0.2], [0.06, 0.1, 0.2])

@@ -171,7 +171,7 @@ class Engine:
         if qvec is None:    # keyword mode: the answer still needs the question's vector
             qvec = self._encode(snap, question)
         lex = snap.lexical
-        sentences = lambda h: snap.sentences_of(snap.by_id[h.passage.id])  # noqa: E731
+        sentences = lambda h: snap.sentences_of(h.row)  # noqa: E731
         ans = A.compose(question, qvec, qtokens, hits, sentence_vectors=sentences,
                         tokenize=lex.tokenize, params=self.answer_params,
                         unknown=A.salient_unknown(question, lex.vocabulary(), lex.tokenize),
@@ -210,7 +210,7 @@ class Engine:
         qvec = self._encode(snap, question) if mode != "keyword" else None
         ranked = R.rank(snap, qvec, qtokens, mode, k, s.candidates, s.fusion, s.rrf_k, s.dense_weight, allowed,
                         s.sentence_share)
-        hits = [Hit(snap.passages[r], float(sc), i + 1, _num(d), _num(lx))
+        hits = [Hit(snap.passages[r], float(sc), i + 1, _num(d), _num(lx), r)
                 for i, (r, sc, d, lx) in enumerate(zip(ranked.rows.tolist(), ranked.scores, ranked.dense,
                                                        ranked.lexical))]
         return hits, qvec, qtokens

@@ -76,6 +76,7 @@ class Hit:
     rank: int              # 1-based
     dense: float | None = None     # cosine similarity, when dense retrieval ran
     lexical: float | None = None   # BM25 score, when keyword retrieval ran
+    row: int = -1                  # the passage's row in the index it came from (-1: not from an index)
 
     def to_json(self, doc_label: str = "") -> dict:
         p = self.passage
