@@ -51,7 +51,7 @@ def parse(file_name: str, source: str, count: T.Count | None = None,
     spans = T.blocks(source)
     meta, spans = _metadata(source, spans)
     if extracted is not None:
-        meta.update({k: v for k in ("title", "author", "date") if (v := getattr(extracted, k))})
+        meta.update({k: v for k in ("title", "author", "date", "publication") if (v := getattr(extracted, k))})
     pages = extracted.pages if extracted is not None else ()
     doc_id = doc_id or doc_id_for(file_name)
     sha = sha or hashlib.sha256(source.encode("utf-8")).hexdigest()

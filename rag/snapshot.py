@@ -18,7 +18,8 @@ from .passages import ROW, PassageTable
 from .schema import Document, IndexMismatch
 from .sentences import SentenceVectors
 
-INGEST_VERSION = 4   # bump when parsing changes, so old passages are not reused (4: rag.segment's splitter)
+INGEST_VERSION = 4   # bump when parsing changes, so old passages are not reused (4: rag.segment's splitter,
+                     # trafilatura's HTML main text, rag.decoding's encodings and normal form)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ class Snapshot:
         m = self.manifest
         if m.get("ingest_version") != INGEST_VERSION:
             return (f"the index was made by an older reader (ingest version {m.get('ingest_version')}, now "
-                    f"{INGEST_VERSION}: documents are split into sentences differently); every document is read again")
+                    f"{INGEST_VERSION}: documents are read and split into sentences differently); "
+                    "every document is read again")
         for key, now in (("model", settings.model), ("context", settings.context),
                          ("answer_vectors", settings.answer_vectors)):
             if m.get(key) != now:
