@@ -100,6 +100,12 @@ class Lexical:
         (a repeated term counts again, as in scoring), approached as each term's frequency grows."""
         return self.engine.ceiling(tokens) if self.n else 0.0
 
+    def rare_idf(self) -> float:
+        """The idf of a term found in a single row (both engines use the bm25s "lucene" idf): the most
+        one query term adds to the ceiling, so ceiling / rare_idf counts a question's terms in units of
+        a term that no other row shares (rag.retrieve.adaptive)."""
+        return float(np.log(1 + (self.n - 0.5) / 1.5)) if self.n else 0.0
+
     def vocabulary(self) -> frozenset[str]:
         """The indexed terms, built once (every `ask` checks the question's words against it)."""
         if self._vocabulary is None:

@@ -1,7 +1,9 @@
 """Hits -> Answer through an LLM: the top passages go to an OpenAI-compatible server (rag.llm), its
 answer is split into cited sentences (rag.prompt) and each is checked against the passages it cites
 (rag.verify). Only verified sentences form the answer; the others are kept apart as rejected. When the
-server fails, or no sentence survives, the extractive answer is given with a one-line note.
+server fails, or no sentence survives, the extractive answer is given with a one-line note. When the
+extractive reader abstains, the LLM is not asked: a sentence can be verified against a passage (true
+to it) without answering the question, so the abstention stands.
 """
 from __future__ import annotations
 
@@ -37,8 +39,8 @@ def read(question: str, hits: list[Hit], extractive: Answer, *, endpoint: llm.En
             draws it); the pieces are the model's unverified words, shown as such.
     """
     given = [h for h in hits[:PASSAGES] if not h.passage.boilerplate]
-    if not given:
-        return extractive
+    if not given or not extractive.supported:
+        return extractive     # the passages do not answer it: a true sentence about them would not either
     try:
         pieces = []
         for piece in llm.stream_chat(endpoint, prompt.build_messages(question, [h.passage for h in given]),

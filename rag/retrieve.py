@@ -50,6 +50,36 @@ def bounded(dense: np.ndarray, lexical: np.ndarray, weight: float, ceiling: floa
     return weight * dense + (1 - weight) * lx
 
 
+# A question whose terms carry fewer than this many rare-term units (ceiling / Lexical.rare_idf) keeps
+# only units / KEYWORD_FLOOR of its keyword weight. 3 is the strongest lean to dense that SciFact train
+# (+0.0006 nDCG@10 over `bounded`) and short queries cut from its claims, where keyword beats dense,
+# allowed (never more than 0.01 below keyword); the seed dev questions carry 3.08 units or more, so
+# the dev set is unchanged (docs/BENCHMARKS.md, "Adaptive fusion").
+KEYWORD_FLOOR = 3.0
+
+
+def keyword_share(ceiling: float, rare_idf: float, floor: float = KEYWORD_FLOOR) -> float:
+    """The share of its keyword weight that `adaptive` leaves a question: min(1, units / floor), where
+    units = ceiling / rare_idf is how much the question can tell BM25, in terms only one row has."""
+    scale = max(ceiling, floor * rare_idf)
+    return ceiling / scale if scale > 0 else 1.0
+
+
+def adaptive(dense: np.ndarray, lexical: np.ndarray, weight: float, ceiling: float, rare_idf: float,
+             floor: float = KEYWORD_FLOOR) -> np.ndarray:
+    """`bounded` with the BM25 scale never below `floor` rare-term units: weight * cosine +
+    (1 - weight) * keyword_share * BM25 / ceiling.
+
+    A passage matching terms whose idf sums to I is one of about N * exp(-I) passages that match them
+    by chance, so a full match is strong evidence only when the question's terms are rare together.
+    Most SciFact claims carry 2.4-6.6 units; a short name of a thing that many passages mention carries
+    about 1, every passage that mentions it matches it fully, and the fixed weight then outvoted the
+    cosine (hybrid 0.485 against dense 0.515 on a held-out entity-search set). Below the floor the
+    keyword weight shrinks in proportion and the ranking tends to dense; from it on this is `bounded`
+    exactly. The scale depends on the question and the corpus only, never on the candidates."""
+    return bounded(dense, lexical, weight, max(ceiling, floor * rare_idf))
+
+
 def with_sentences(dense: np.ndarray, best: np.ndarray | None, share: float) -> np.ndarray:
     """A passage's dense score: its cosine, with `share` of it taken by its best sentence's cosine."""
     return dense if best is None or share <= 0 else (1 - share) * dense + share * best
@@ -57,7 +87,7 @@ def with_sentences(dense: np.ndarray, best: np.ndarray | None, share: float) -> 
 
 def rank(store, qvec: np.ndarray | None, qtokens: list[str], mode: str, k: int, candidates: int,
          fusion: str = "rrf", rrf_k: int = 60, weight: float = 0.5,
-         allowed: np.ndarray | None = None, share: float = 0.0) -> Ranked:
+         allowed: np.ndarray | None = None, share: float = 0.0, floor: float = KEYWORD_FLOOR) -> Ranked:
     """Top-k rows of `store` (which has .vectors, a faiss index, .lexical and .best_sentence) for one
     question."""
     nan = np.full(0, np.nan)
@@ -86,6 +116,8 @@ def rank(store, qvec: np.ndarray | None, qtokens: list[str], mode: str, k: int, 
         fused = np.array([fused_map[r] for r in union.tolist()], dtype=np.float32)
     elif fusion == "bounded":
         fused = bounded(blended, lex, weight, store.lexical.ceiling(qtokens))
+    elif fusion == "adaptive":
+        fused = adaptive(blended, lex, weight, store.lexical.ceiling(qtokens), store.lexical.rare_idf(), floor)
     else:
         fused = convex(blended, lex, weight)
     order = np.lexsort((union, -fused))[:k]

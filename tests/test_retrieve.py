@@ -68,3 +68,54 @@ def test_best_sentence_is_each_rows_highest_sentence_cosine(fake_engine):
     best = [float((snap.sentences_of(snap.by_id[h.passage.id]) @ q).max()) for h in top]
     assert [h.score for h in top] == sorted(best, reverse=True) and np.allclose([h.score for h in top], best)
     assert hits and all(h.dense is not None for h in top)
+
+
+def test_adaptive_is_bounded_when_the_question_says_enough():
+    dense = np.array([0.2, 0.5, 0.8], dtype=np.float32)
+    lex = np.array([4.0, 0.0, 2.0], dtype=np.float32)
+    # ceiling 9 = 3 rare-term units of 3.0: at the floor, so nothing changes
+    assert np.array_equal(R.adaptive(dense, lex, 0.6, 9.0, 3.0, floor=3.0), R.bounded(dense, lex, 0.6, 9.0))
+    assert R.keyword_share(9.0, 3.0, 3.0) == 1.0 and R.keyword_share(20.0, 3.0, 3.0) == 1.0
+
+
+def test_adaptive_cuts_the_keyword_weight_in_proportion_below_the_floor():
+    # one rare-term unit (ceiling == rare idf) against a floor of 3: a third of the keyword weight
+    assert R.keyword_share(4.0, 4.0, 3.0) == pytest.approx(1 / 3)
+    dense = np.array([0.75, 0.60], dtype=np.float32)       # dense prefers row 0 ...
+    lex = np.array([0.0, 2.0], dtype=np.float32)           # ... BM25 matches only row 1 (half its ceiling)
+    bounded, adaptive = R.bounded(dense, lex, 0.6, 4.0), R.adaptive(dense, lex, 0.6, 4.0, 4.0, floor=3.0)
+    assert np.allclose(adaptive, 0.6 * dense + 0.4 * lex / 12.0)
+    assert bounded.argmax() == 1 and adaptive.argmax() == 0   # the name match no longer outvotes the cosine
+
+
+def test_adaptive_tends_to_dense_as_the_question_says_nothing():
+    rng = np.random.default_rng(0)
+    ceiling = 1e-4                                         # BM25 never exceeds the ceiling
+    dense, lex = rng.random(50).astype(np.float32), (rng.random(50) * ceiling).astype(np.float32)
+    assert np.argsort(-R.bounded(dense, lex, 0.6, ceiling))[0] != np.argsort(-dense)[0]
+    almost = R.adaptive(dense, lex, 0.6, ceiling, 5.0, floor=3.0)
+    assert np.array_equal(np.argsort(-almost), np.argsort(-dense))
+    assert R.keyword_share(0.0, 5.0, 3.0) == 0.0
+    assert R.keyword_share(0.0, 0.0, 3.0) == 1.0 and R.keyword_share(2.0, 5.0, 0.0) == 1.0   # no corpus; no floor
+
+
+def test_rare_idf_is_the_idf_of_a_term_only_one_row_has():
+    from rag.lexical import Lexical
+    texts = ["vitamin d deficiency and bone loss", "bone density", "sleep and memory", "vitamin c"]
+    for engine in ("bm25s", "tantivy"):
+        lex = Lexical.build(texts, 0.9, 0.4, engine=engine)
+        assert lex.ceiling(lex.tokenize("deficiency")) == pytest.approx(lex.rare_idf(), rel=1e-6)
+        assert lex.ceiling(lex.tokenize("vitamin")) < lex.rare_idf()            # in two rows
+        assert lex.ceiling(lex.tokenize("sleep memory")) == pytest.approx(2 * lex.rare_idf(), rel=1e-6)
+
+
+def test_rank_fuses_adaptively_when_asked(fake_engine):
+    snap = fake_engine.snapshot()
+    q = fake_engine.embedder().encode_queries(["island talks"])[0]
+    tokens = snap.lexical.tokenize("island talks")
+    low = R.rank(snap, q, tokens, "hybrid", 5, 100, "adaptive", weight=0.6, share=0.0, floor=1e9)
+    dense = R.rank(snap, q, tokens, "dense", 5, 100, share=0.0)
+    assert low.rows.tolist() == dense.rows.tolist()           # an unreachable floor: dense order
+    at_zero = R.rank(snap, q, tokens, "hybrid", 5, 100, "adaptive", weight=0.6, share=0.0, floor=0.0)
+    bounded = R.rank(snap, q, tokens, "hybrid", 5, 100, "bounded", weight=0.6, share=0.0)
+    assert at_zero.rows.tolist() == bounded.rows.tolist() and np.allclose(at_zero.scores, bounded.scores)
