@@ -6,7 +6,7 @@ Each item is a sentence and the passage(s) it cites: faithful restatements of de
 (round 1) and answers to the dev questions (rounds 2 and 3, written later: see the per-round lines),
 which must pass, and corruptions (a swapped name, a changed number or date, a negation, a claim cited
 to the wrong passage, an invented quote), which must fail. The passages given are the cited ones and
-the passage the sentence really comes from. Prints the confusion table at rag.verify.THRESHOLD and the
+the passage the sentence really comes from. Prints the confusion table at rag.llm.verify.THRESHOLD and the
 threshold sweep it was chosen from (targets: >= 98% of corruptions rejected, >= 85% of faithful
 sentences accepted); --show lists every wrong verdict with its reason.
 """
@@ -25,11 +25,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import support as S  # noqa: E402
-from rag import verify as V  # noqa: E402
+from rag.llm import support as S  # noqa: E402
+from rag.llm import verify as V  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.engine import Engine  # noqa: E402
-from rag.prompt import Claim  # noqa: E402
+from rag.llm.prompt import Claim  # noqa: E402
 from rag.schema import Passage  # noqa: E402
 from rag.text import clean  # noqa: E402
 

@@ -51,7 +51,7 @@ class Settings:
     max_pages: int = 2000              # per PDF
     parse_seconds: float = 60.0        # per PDF parse (a child process, stopped when over)
     batch_size: int = 64
-    # LLM reader (rag/llm.py, rag/verify.py): off unless reader="llm". The question and the top
+    # LLM reader (rag/llm/): off unless reader="llm". The question and the top
     # passages are sent to llm_url, any OpenAI-compatible server; the key comes from RAG_LLM_API_KEY
     # only and is never shown (repr=False), logged or stored.
     reader: str = "extractive"

@@ -177,8 +177,8 @@ class Engine:
                         unknown=A.salient_unknown(question, lex.vocabulary(), lex.tokenize),
                         mode=mode or self.settings.mode, notice=notice)
         if reader == "llm":
-            from . import llm, llm_reader     # lazily: the default path never loads the LLM modules
-            ans = llm_reader.read(question, hits, ans, endpoint=llm.Endpoint.from_settings(self.settings),
+            from .llm import client, reader as llm_reader     # lazily: the default path never loads them
+            ans = llm_reader.read(question, hits, ans, endpoint=client.Endpoint.from_settings(self.settings),
                                   encode=self.embedder().encode_queries, sentence_vectors=sentences,
                                   on_text=on_text)
         return _with_time(ans, time.perf_counter() - t0)

@@ -94,7 +94,7 @@ class Sentence:
     end: int = 0
     score: float = 0.0
     short: tuple[int, int] | None = None     # the short answer's span within `text` (a name, a date, a figure)
-    verified: bool = True          # a quote is verified by construction; an LLM's sentence by rag.verify
+    verified: bool = True          # a quote is verified by construction; an LLM's sentence by rag.llm.verify
     # An LLM's sentence is its own words: `start`/`end` then give the supporting sentence in citations[0].
 
     def to_json(self) -> dict:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from llm_server import llm_server  # noqa: F401  (the session fixture)
 
-from rag import llm
+from rag.llm import client as llm
 from rag.config import Settings
 from rag.ingest import parse
-from rag.prompt import Claim, SentenceStream, build_messages, is_abstention, parse_answer
+from rag.llm.prompt import Claim, SentenceStream, build_messages, is_abstention, parse_answer
 from rag.schema import Passage
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from rag import prompt, verify
+from rag.llm import prompt, verify
 from rag.engine import Engine
 
 from conftest import ROOT, SEEDS

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rag import facts as F
-from rag import support as S
-from rag import verify as V
-from rag.prompt import Claim
+from rag.llm import facts as F
+from rag.llm import support as S
+from rag.llm import verify as V
+from rag.llm.prompt import Claim
 from rag.schema import Passage
 from rag.text import split_sentences
 

@@ -1,6 +1,6 @@
-"""Hits -> Answer through an LLM: the top passages go to an OpenAI-compatible server (rag.llm), its
-answer is split into cited sentences (rag.prompt) and each is checked against the passages it cites
-(rag.verify). Only verified sentences form the answer; the others are kept apart as rejected. When the
+"""Hits -> Answer through an LLM: the top passages go to an OpenAI-compatible server (rag.llm.client), its
+answer is split into cited sentences (rag.llm.prompt) and each is checked against the passages it cites
+(rag.llm.verify). Only verified sentences form the answer; the others are kept apart as rejected. When the
 server fails, or no sentence survives, the extractive answer is given with a one-line note. When the
 extractive reader abstains, the LLM is not asked: a sentence can be verified against a passage (true
 to it) without answering the question, so the abstention stands.
@@ -14,8 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import llm, prompt, verify
-from .schema import Answer, Hit, Rejected, Sentence
+from . import client, prompt, verify
+from ..schema import Answer, Hit, Rejected, Sentence
 
 log = logging.getLogger("rag")
 PASSAGES = 5          # the top passages the model reads (five seed paragraphs fit a 2k context)
@@ -25,7 +25,7 @@ _META = re.compile(r"^(?:the|this|these|that|each|both)\s+(?:\w+\s+)?(?:document
 SHOWN_REJECTED = 5    # rejected sentences kept (distinct ones; a small model may repeat itself)
 
 
-def read(question: str, hits: list[Hit], extractive: Answer, *, endpoint: llm.Endpoint,
+def read(question: str, hits: list[Hit], extractive: Answer, *, endpoint: client.Endpoint,
          encode: Callable[[list[str]], np.ndarray], sentence_vectors: Callable[[Hit], np.ndarray],
          on_text: Callable[[str], None] | None = None, max_tokens: int = 200) -> Answer:
     """The LLM's verified answer, or `extractive` with a note saying why not.
@@ -43,13 +43,13 @@ def read(question: str, hits: list[Hit], extractive: Answer, *, endpoint: llm.En
         return extractive     # the passages do not answer it: a true sentence about them would not either
     try:
         pieces = []
-        for piece in llm.stream_chat(endpoint, prompt.build_messages(question, [h.passage for h in given]),
+        for piece in client.stream_chat(endpoint, prompt.build_messages(question, [h.passage for h in given]),
                                      max_tokens):
             pieces.append(piece)
             if on_text:
                 on_text(piece)
         text = "".join(pieces)
-    except llm.LLMUnavailable as exc:
+    except client.LLMUnavailable as exc:
         log.info("LLM reader: %s", exc)
         return _fallback(extractive, f"the LLM server gave no answer ({exc}); this is the extractive answer")
     claims = list({c.text: c for c in prompt.parse_answer(text)}.values())      # a small model repeats itself

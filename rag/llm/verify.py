@@ -1,7 +1,7 @@
 """Checks each generated sentence against the passages it cites, deterministically and locally: the
 cited passages were given; every number, date, quote and name in it is in them; a sentence of theirs,
 or a clause of one, says the same thing (cosine with the project's embedder at least THRESHOLD); that
-sentence agrees on negation and holds the facts, with the sentences it leans on (rag.support). Pure:
+sentence agrees on negation and holds the facts, with the sentences it leans on (rag.llm.support). Pure:
 vectors or an encode function come in as arguments."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from . import facts as F
 from . import support as S
 from .support import Units
 from .prompt import Claim
-from .schema import Passage
+from ..schema import Passage
 
 # Chosen on tests/data/verifier_set.jsonl with the default model: benchmarks/verifier.py prints the sweep.
 THRESHOLD = 0.6
@@ -71,7 +71,7 @@ def verify(claims: Sequence[Claim], passages: Sequence[Passage], encode: Encode,
 
 def check(claim: Claim, passages: Sequence[Passage], vec: np.ndarray,
           table: Sequence[Units | None], threshold: float = THRESHOLD) -> Verdict:
-    """One claim's verdict, given its vector and the cited passages' units (rag.support.units)."""
+    """One claim's verdict, given its vector and the cited passages' units (rag.llm.support.units)."""
     def fail(reason: str, score: float = 0.0) -> Verdict:
         return Verdict(claim.text, claim.markers, False, score=score, reason=reason)
     if not claim.markers:

@@ -1,13 +1,13 @@
 """What the LLM reader sends and reads back: the prompt (the numbered passages, the question, the
 rules) and the model's answer split into sentences with the passage numbers each one cites, whole
-or while it streams. Pure. Passage text is framed as data, but rag.verify is the guard."""
+or while it streams. Pure. Passage text is framed as data, but rag.llm.verify is the guard."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from .schema import Passage
+from ..schema import Passage
 
 NO_ANSWER = "The documents don't answer this."
 SYSTEM = (

@@ -1,6 +1,6 @@
 """The checkable facts in a sentence: numbers, dates, quoted strings, proper names and negation cues,
 each in a normal form, so that "1,000" meets "1000", "May 22" meets "22 May", "five" meets "5" and
-"Koptev's" meets "Koptev". Pure; rag.verify compares a generated sentence's facts with a passage's."""
+"Koptev's" meets "Koptev". Pure; rag.llm.verify compares a generated sentence's facts with a passage's."""
 from __future__ import annotations
 
 import re

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 from urllib.parse import urlsplit
 
-from .schema import RagError
+from ..schema import RagError
 
 log = logging.getLogger("rag")
 MAX_BYTES = 2_000_000       # a brief cited answer is a few kB: more than this is not one

@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .schema import Passage
+from ..schema import Passage
 
 # Clause boundaries: a short answer ("The cruiser weighs 6,700 tons") matches a clause of a long
 # sentence far better than the sentence ("…, a Russian missile cruiser, the 6,700-ton Admiral …, entered …").
