@@ -10,6 +10,7 @@ import os
 import threading
 import time
 import unicodedata
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -156,11 +157,9 @@ class Engine:
     def ask(self, question: str, k: int | None = None, mode: str | None = None,
             docs: list[str] | None = None, reader: str | None = None,
             on_text: Callable[[str], None] | None = None) -> Answer:
-        """A cited answer, or an abstention that still lists the nearest passages. The extractive reader
-        quotes the passages; reader "llm" asks the configured LLM server (Settings.llm_url) and keeps
-        only the sentences verified against the passage they cite, falling back to the extractive answer
-        (with a note) when the server fails or nothing survives. `on_text` receives the LLM's text as it
-        streams (unverified words, to show progress)."""
+        """A cited answer, or an abstention that still lists the nearest passages. Reader "llm" keeps
+        only an LLM's sentences verified against the passage they cite, else the extractive answer with
+        a note (rag.llm.reader); `on_text` gets the LLM's unverified words as they stream."""
         t0 = time.perf_counter()
         reader = reader or self.settings.reader
         if reader not in READERS:
@@ -170,8 +169,7 @@ class Engine:
         hits, qvec, qtokens = self._search(snap, question, k, mode, docs, answers_only=True)
         if qvec is None:    # keyword mode: the answer still needs the question's vector
             qvec = self._encode(snap, question)
-        lex = snap.lexical
-        sentences = lambda h: snap.sentences_of(h.row)  # noqa: E731
+        lex, sentences = snap.lexical, lambda h: snap.sentences_of(h.row)
         ans = A.compose(question, qvec, qtokens, hits, sentence_vectors=sentences,
                         tokenize=lex.tokenize, params=self.answer_params,
                         unknown=A.salient_unknown(question, lex.vocabulary(), lex.tokenize),
@@ -248,6 +246,5 @@ def _num(x) -> float | None:
 
 
 def _with_time(ans: Answer, seconds: float) -> Answer:
-    from dataclasses import replace
     return replace(ans, seconds=seconds)
 
