@@ -11,7 +11,7 @@ machine load and a page's first reading cost all alike:
 
     rag          rag.readers.read on the page's bytes (decoding, main text, metadata: what ingest gets)
     rag-fast     the same with trafilatura's fast mode on every page (not only on large ones)
-    plain        rag.html_plain, the reader for pages too large for trafilatura
+    plain        rag.readers.html_plain, the reader for pages too large for trafilatura
     before       rag.readers.read as of git revision REV (default a2b2fe6, the reader before trafilatura)
     trafilatura  trafilatura.extract, default mode, with the checkout's benchmark options
     fast         the same in fast mode
@@ -33,7 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import decoding, html_plain, readers  # noqa: E402
+from rag import readers  # noqa: E402
+from rag.readers import decoding, html_plain  # noqa: E402
 
 
 def previous_reader(rev: str):
@@ -49,8 +50,8 @@ def previous_reader(rev: str):
 
 
 def fast_mode_reader(html: bytes) -> str:
-    """rag.readers.read with rag.html_main.CAREFUL_UP_TO at 0: fast mode on every page."""
-    from rag import html_main
+    """rag.readers.read with rag.readers.html_main.CAREFUL_UP_TO at 0: fast mode on every page."""
+    from rag.readers import html_main
     careful, html_main.CAREFUL_UP_TO = html_main.CAREFUL_UP_TO, -1
     try:
         return readers.read("page.html", html).text
@@ -66,7 +67,7 @@ def runners(names: list[str], rev: str, eval_common) -> dict:
         elif name == "rag-fast":
             out["rag.readers, trafilatura's fast mode throughout"] = fast_mode_reader
         elif name == "plain":
-            out["rag.html_plain (all visible text)"] = lambda b: html_plain.read(decoding.decode(b, "p", True)).text
+            out["rag.readers.html_plain (all visible text)"] = lambda b: html_plain.read(decoding.decode(b, "p", True)).text
         elif name == "before":
             old = previous_reader(rev)
             out[f"rag.readers at {rev} (before)"] = lambda b, old=old: old.read("page.html", b).text
@@ -80,8 +81,8 @@ def runners(names: list[str], rev: str, eval_common) -> dict:
 
 
 def large_pages() -> None:
-    """rag.readers.read on pages at and past rag.html_main's limits: which reader, how long."""
-    from rag import html_main
+    """rag.readers.read on pages at and past rag.readers.html_main's limits: which reader, how long."""
+    from rag.readers import html_main
     readers.read("w.html", b"<html><body><p>warm up</p></body></html>")
     words = "the delegation from Tokyo met officials in Moscow to discuss the Kuril Islands"
 
@@ -104,7 +105,7 @@ def large_pages() -> None:
         t0 = time.perf_counter()
         ex = readers.read("big.html", data)
         took = time.perf_counter() - t0
-        reader = "rag.html_main (trafilatura)" if html_main.read(source) else "rag.html_plain"
+        reader = "rag.readers.html_main (trafilatura)" if html_main.read(source) else "rag.readers.html_plain"
         print(f"| {label} | {len(data) / 1e6:.1f} MB | {len(ex.text.split(chr(10) * 2)):,} | {reader} | {took:.1f} s |",
               flush=True)
 

@@ -19,7 +19,7 @@ from .schema import Document, IndexMismatch
 from .sentences import SentenceVectors
 
 INGEST_VERSION = 4   # bump when parsing changes, so old passages are not reused (4: rag.segment's splitter,
-                     # trafilatura's HTML main text, rag.decoding's encodings and normal form)
+                     # trafilatura's HTML main text, rag.readers.decoding's encodings and normal form)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag import readers
-from rag.decoding import decode, normalize
+from rag.readers.decoding import decode, normalize
 
 CHINESE = "日本与俄罗斯就北方四岛问题在莫斯科举行了新一轮谈判，双方同意继续对话。"
 WESTERN = "The minister’s “café” visit to Zoë’s naïve façade cost €1.5 million."

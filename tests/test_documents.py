@@ -191,7 +191,7 @@ def test_cli_add_ask_cite_remove_with_the_real_model(docs, tmp_path, incoming, c
 
 
 def test_readers_paragraphs_from_layout_text():
-    from rag.pdf import paragraphs, title_of
+    from rag.readers.pdf import paragraphs, title_of
     layout = "  First line of a para-\n  graph goes on here.\n\n\n   Next    paragraph.  \n"
     assert paragraphs(layout) == "First line of a paragraph goes on here.\n\nNext paragraph."
     assert title_of("Microsoft Word - draft.docx") == "" and title_of(" Island  Report ") == "Island Report"

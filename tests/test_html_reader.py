@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag import decoding, html_main, html_plain, readers
+from rag import readers
+from rag.readers import decoding, html_main, html_plain
 
 PAGES = Path(__file__).resolve().parent / "data" / "html"
 

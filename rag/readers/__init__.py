@@ -1,6 +1,6 @@
 """File bytes -> plain text + metadata, per format (.txt/.md, .html/.htm, .pdf): the reader for each
-format and the size limit. Encodings are rag.decoding's; a page's main text is rag.html_main's
-(trafilatura), or rag.html_plain's for pages too large for it. PDFs are read by rag.pdf in a child
+format and the size limit. Encodings are rag.readers.decoding's; a page's main text is rag.readers.html_main's
+(trafilatura), or rag.readers.html_plain's for pages too large for it. PDFs are read by rag.readers.pdf in a child
 process with a time and memory limit, so a decompression bomb costs that process, never the app."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ MAX_PAGES, PARSE_SECONDS = 2000, 60.0      # defaults of Settings.max_pages / pa
 
 @dataclass(frozen=True)
 class Extracted:
-    text: str                           # paragraphs separated by blank lines, normalized (rag.decoding.normalize)
+    text: str                           # paragraphs separated by blank lines, normalized (rag.readers.decoding.normalize)
     title: str = ""
     author: str = ""
     date: str = ""
@@ -57,7 +57,7 @@ def html_text(source: str) -> Extracted:
     return html_main.read(source) or html_plain.read(source)
 
 
-# -- PDF: text layer, in a limited child process (rag.pdf) ----------------------------------------
+# -- PDF: text layer, in a limited child process (rag.readers.pdf) ----------------------------------------
 def pdf_text(data: bytes, name: str, max_pages: int = MAX_PAGES, seconds: float = PARSE_SECONDS) -> Extracted:
     """The PDF's text layer page by page. Encrypted, text-less or over-limit files are refused."""
     from . import pdf

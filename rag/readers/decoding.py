@@ -11,7 +11,7 @@ import codecs
 import re
 import unicodedata
 
-from .schema import RagError
+from ..schema import RagError
 
 
 class UnsupportedDocument(RagError):

@@ -1,5 +1,5 @@
 """An HTML page's visible text and meta tags in one streaming pass, with the standard library's parser,
-in time linear in its size: the reader for pages too large or too deeply nested for rag.html_main, and
+in time linear in its size: the reader for pages too large or too deeply nested for rag.readers.html_main, and
 for those where trafilatura finds no article (where it would give the whole text a line per text node)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from html.parser import HTMLParser
 
 from .decoding import normalize
-from .readers import Extracted
+from . import Extracted
 
 # the page's furniture and what never shows; <header>, <form> and <noscript> can hold the whole page
 _SKIP = {"script", "style", "template", "nav", "footer", "aside", "button", "svg", "iframe", "object",

@@ -1,6 +1,6 @@
 """PDF text layer -> paragraphs, page by page. The only module that imports pypdf.
 
-Parsing runs in a child process (`python -m rag.pdf`) under a memory limit and a timeout, so a
+Parsing runs in a child process (`python -m rag.readers.pdf`) under a memory limit and a timeout, so a
 decompression bomb or a pathological file costs that process, never the app or the build."""
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class PdfText:
 def read(data: bytes, max_pages: int, seconds: float) -> PdfText:
     """The text layer of a PDF, read in a limited child process."""
     try:
-        proc = subprocess.run([sys.executable, "-m", "rag.pdf", str(max_pages)], input=data,
+        proc = subprocess.run([sys.executable, "-m", "rag.readers.pdf", str(max_pages)], input=data,
                               capture_output=True, timeout=seconds)
     except subprocess.TimeoutExpired:
         raise PdfRefused(f"reading the PDF took over {seconds:g} s (the per-file time limit, "
@@ -78,7 +78,7 @@ def title_of(raw: str) -> str:
 
 
 def _child(max_pages: int) -> None:
-    """Runs as `python -m rag.pdf N`: PDF bytes on stdin, JSON on stdout, under RLIMIT_AS."""
+    """Runs as `python -m rag.readers.pdf N`: PDF bytes on stdin, JSON on stdout, under RLIMIT_AS."""
     import io
     import resource
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))

@@ -5,7 +5,7 @@ Hidden elements (hidden, aria-hidden, display:none, visibility:hidden) and ruby 
 are removed before extraction. trafilatura's time grows faster than the page, and its default mode's
 second opinions (readability, justext) are quadratic on some pages (2 s at 5,000 nested elements, a
 minute at 20,000), so pages over CAREFUL_UP_TO elements get its fast mode, and pages too large or
-too deep even for that return None, for rag.html_plain to read: at most about 2 s a page here.
+too deep even for that return None, for rag.readers.html_plain to read: at most about 2 s a page here.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import re
 
 from . import html_plain
 from .decoding import normalize
-from .readers import Extracted
+from . import Extracted
 
 CAREFUL_UP_TO = 1_500          # elements; the median page of its test set has 658, the 99th percentile 3,088
-MAX_ELEMENTS = 20_000           # past it, rag.html_plain (fast mode takes about 1 s at 20,000)
+MAX_ELEMENTS = 20_000           # past it, rag.readers.html_plain (fast mode takes about 1 s at 20,000)
 MAX_CHARS = 2_000_000           # characters of text; the test set's largest page has 483,212
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _state: dict = {}
@@ -54,7 +54,7 @@ def read(source: str) -> Extracted | None:
         from trafilatura import bare_extraction
         doc = bare_extraction(tree, options=state["careful" if elements <= CAREFUL_UP_TO else "fast"])
     except Exception:      # noqa: BLE001  any page that breaks the extractor (deep recursion, a bug on
-        return None        # hostile markup) is read whole by rag.html_plain instead
+        return None        # hostile markup) is read whole by rag.readers.html_plain instead
     if doc is None:
         return None
     if _dump(doc.body) and (plain := html_plain.read(source).text):
@@ -65,7 +65,7 @@ def read(source: str) -> Extracted | None:
 
 def _dump(body) -> bool:
     """trafilatura's last resort on a page it cannot read (a short one, say): all the body's text
-    in one element, a line per text node, so "a <b>bold</b> word" becomes three lines. rag.html_plain
+    in one element, a line per text node, so "a <b>bold</b> word" becomes three lines. rag.readers.html_plain
     reads such a page better (paragraphs kept whole; navigation, footer and asides left out), unless
     its parser, less forgiving than lxml's, finds no text (a "</script" without its ">", say)."""
     return len(body) == 1 and "\n" in (body[0].text or "")
