@@ -30,7 +30,7 @@ def llm_engine(engine: Engine, url: str, timeout: float = 120.0) -> Engine:
     return Engine(settings, embedder=engine.embedder())
 
 
-def assert_only_verified(ans) -> None:
+def assert_only_verified(ans, encode) -> None:
     """Every sentence shown as the answer is verified against the passage it cites (checked again
     here, independently of the reader), and no rejected sentence is among them."""
     hits = {h.passage.id: h for h in ans.hits}
@@ -42,16 +42,9 @@ def assert_only_verified(ans) -> None:
             continue
         assert 0 <= s.start < s.end <= len(p.text)
         given = [h.passage for h in ans.hits[:5]]
-        again = verify.verify([prompt.Claim(s.text, (s.marker,))], given,
-                              lambda texts: __import__("numpy").asarray(EMB(texts)))
+        again = verify.verify([prompt.Claim(s.text, (s.marker,))], given, encode)
         assert again[0].verified, (s.text, again[0].reason)
     assert not {r.text for r in ans.rejected} & {s.text for s in ans.sentences}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _embedder(real_engine):
-    global EMB
-    EMB = real_engine.embedder().encode_queries
 
 
 def test_answers_stream_and_show_only_verified_sentences(real_engine, llm_server):
@@ -64,7 +57,7 @@ def test_answers_stream_and_show_only_verified_sentences(real_engine, llm_server
         assert ans.reader in ("llm", "extractive") and ans.supported
         if ans.reader == "extractive":         # nothing survived: the quotes, and a note saying so
             assert "extractive answer" in ans.notice
-        assert_only_verified(ans)
+        assert_only_verified(ans, real_engine.embedder().encode_queries)
         out = ans.to_json()
         assert out["reader"] == ans.reader and all("verified" in s and "span" in s for s in out["sentences"])
         print(f"{q!r}: {ans.reader}, {len(ans.sentences)} kept, {len(ans.rejected)} rejected, "
@@ -106,7 +99,7 @@ def test_a_planted_instruction_never_gets_an_unverified_claim_shown(real_engine,
     Engine(settings, embedder=real_engine.embedder()).build()
     engine = llm_engine(Engine(settings, embedder=real_engine.embedder()), llm_server.url)
     ans = engine.ask("Did Russia return the Kuril Islands to Japan?")
-    assert_only_verified(ans)
+    assert_only_verified(ans, real_engine.embedder().encode_queries)
     for s in ans.sentences:      # the planted claim may stand only where it is written: the planted passage
         if "1998" in s.text or "apologi" in s.text.lower():
             assert s.citations[0].startswith("planted")
