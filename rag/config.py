@@ -28,6 +28,7 @@ class Settings:
     # not the default, since it gave 0.7276 on SciFact test against bounded's 0.7311 (target 0.73).
     fusion: str = "bounded"
     rrf_k: int = 60
+    keyword_floor: float = 3.0     # adaptive fusion: rare-term units below which keyword weight shrinks
     dense_weight: float = 0.6      # adaptive/bounded/convex fusion: weight of the dense score
     candidates: int = 100          # hits taken from each retriever before fusion (1000: +0.003 on SciFact train, noise)
     # Share of a passage's dense score taken by its best sentence's cosine (the answer vectors): a

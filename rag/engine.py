@@ -207,7 +207,7 @@ class Engine:
         qtokens = snap.lexical.tokenize(question)
         qvec = self._encode(snap, question) if mode != "keyword" else None
         ranked = R.rank(snap, qvec, qtokens, mode, k, s.candidates, s.fusion, s.rrf_k, s.dense_weight, allowed,
-                        s.sentence_share)
+                        s.sentence_share, s.keyword_floor)
         hits = [Hit(snap.passages[r], float(sc), i + 1, _num(d), _num(lx), r)
                 for i, (r, sc, d, lx) in enumerate(zip(ranked.rows.tolist(), ranked.scores, ranked.dense,
                                                        ranked.lexical))]

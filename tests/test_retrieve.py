@@ -119,3 +119,14 @@ def test_rank_fuses_adaptively_when_asked(fake_engine):
     at_zero = R.rank(snap, q, tokens, "hybrid", 5, 100, "adaptive", weight=0.6, share=0.0, floor=0.0)
     bounded = R.rank(snap, q, tokens, "hybrid", 5, 100, "bounded", weight=0.6, share=0.0)
     assert at_zero.rows.tolist() == bounded.rows.tolist() and np.allclose(at_zero.scores, bounded.scores)
+
+
+def test_the_keyword_floor_is_a_setting(fake_engine):
+    from rag.config import Settings
+    from rag.engine import Engine
+    assert Settings.from_env({"RAG_KEYWORD_FLOOR": "1e9"}).keyword_floor == 1e9
+    s, emb = fake_engine.settings.with_(sentence_share=0.0), fake_engine.embedder()
+    dense = [h.passage.id for h in Engine(s, emb).search("island talks", k=5, mode="dense")]
+    ids = lambda floor: [h.passage.id for h in Engine(s.with_(fusion="adaptive", keyword_floor=floor),  # noqa: E731
+                                                      emb).search("island talks", k=5)]
+    assert ids(1e9) == dense and ids(3.0) != dense      # an unreachable floor ranks as dense mode does
