@@ -72,17 +72,19 @@ def compose(question: str, qvec: np.ndarray, qtokens: list[str], hits: list[Hit]
     cands: list[tuple[float, int, int, Hit]] = []    # (score, hit index, sentence index, hit)
     kind, strict = AT.expected_type(question), AT.strict(question)
     untyped = -1.0                                   # the best score a sentence would have without the type check
+    toks: dict[int, list[list[str]]] = {}            # each hit's sentences, tokenized
     for hi, hit in enumerate(hits[:params.from_hits]):
         p = hit.passage
         if p.boilerplate or not p.sentences:
             continue
         texts = p.sentence_texts()
-        scores = score_sentences(qvec, qtokens, sentence_vectors(hit), [tokenize(t) for t in texts],
-                                 params.overlap_weight)
+        toks[hi] = [tokenize(t) for t in texts]
+        scores = score_sentences(qvec, qtokens, sentence_vectors(hit), toks[hi], params.overlap_weight)
         scores += params.passage_weight * (hit.dense if hit.dense is not None else 0.0)
         untyped = max(untyped, float(scores.max()))
-        if kind is not None:
-            typed = np.array([bool(AT.spans(kind, t, question)) for t in texts])
+        if kind is not None:     # typed only where the type can decide: below this no sentence is chosen
+            near = scores >= params.threshold - params.type_bonus
+            typed = np.array([bool(n and AT.spans(kind, t, question)) for t, n in zip(texts, near)])
             scores += -params.type_penalty * ~typed if strict else params.type_bonus * typed
         cands += [(float(s), hi, si, hit) for si, s in enumerate(scores)]
     penalty = params.unknown_name_penalty * len(unknown)
@@ -98,8 +100,8 @@ def compose(question: str, qvec: np.ndarray, qtokens: list[str], hits: list[Hit]
     chosen = _dedupe([(c[0], c[1], _leans_from(c[3].passage, c[2]), c[2], c[3]) for c in chosen])
     best = chosen[0]          # the short answer comes from the best quote, if it holds 2/3 of the question's terms
     chosen = sorted(chosen[:params.max_sentences], key=lambda c: (c[1], c[2]))   # reading order
-    asked = {t for w in re.findall(r"[\w’']+", question.lower()) if w not in AT.STOP for t in tokenize(w)}
-    held = set(tokenize(best[4].passage.text[best[4].passage.sentences[best[2]][0]:best[4].passage.sentences[best[3]][1]]))
+    asked = set(tokenize(" ".join(w for w in re.findall(r"[\w’']+", question.lower()) if w not in AT.STOP)))
+    held = {t for ts in toks[best[1]][best[2]:best[3] + 1] for t in ts}
     if len(asked & held) * 3 < 2 * len(asked):
         kind = None            # the best quote is about something else as well: no short answer to stand out
     sentences = tuple(_cite(c, hits, kind if c is best else None, question) for c in chosen)

@@ -156,22 +156,27 @@ def _runs(s: str):
             yield a, m.end()
 
 
+_TITLE_BEFORE = re.compile(r"(?:minister|president|premier|chief|director|spokes\w+|deputy|general|gen\.|admiral|"
+                           r"counterpart|colleague|successor|predecessor|adm\.|mr\.|mrs\.|ms\.|dr\.|envoy|"
+                           r"ambassador|secretary|head|commander|chairman|colonel|col\.|captain|capt\.|leader|"
+                           r"official|aide)\W{0,3}$", re.I)
+_SAYS_AFTER = re.compile(r"\W{0,3}(?:said|says|told|added|noted|remarked|stated|announced|explained|warned|"
+                         r"argued|declared|insisted)\b")
+_AT_BEFORE = re.compile(r"\b(?:in|at|to|from|near|off|of|on)\s+(?:the\s+)?$")
+
+
 def _titled(s: str, a: int) -> bool:
     """A single capitalised word that follows a title or a role ("minister Ikeda", "Gen. Ivashov")."""
-    return bool(re.search(r"(?:minister|president|premier|chief|director|spokes\w+|deputy|general|gen\.|admiral|"
-                          r"counterpart|colleague|successor|predecessor|"
-                          r"adm\.|mr\.|mrs\.|ms\.|dr\.|envoy|ambassador|secretary|head|commander|chairman|"
-                          r"colonel|col\.|captain|capt\.|leader|official|aide)\W{0,3}$", s[max(0, a - 16):a], re.I))
+    return bool(_TITLE_BEFORE.search(s, max(0, a - 16), a))
 
 
 def _speaks(s: str, b: int) -> bool:
     """A capitalised word followed by a verb of saying ("Numata said", "Yanai told reporters")."""
-    return bool(re.match(r"\W{0,3}(?:said|says|told|added|noted|remarked|stated|announced|explained|warned|"
-                         r"argued|declared|insisted)\b", s[b:b + 14]))
+    return bool(_SAYS_AFTER.match(s, b, b + 14))
 
 
 def _located(s: str, a: int) -> bool:
-    return bool(re.search(r"\b(?:in|at|to|from|near|off|of|on)\s+(?:the\s+)?$", s[max(0, a - 9):a]))
+    return bool(_AT_BEFORE.search(s, max(0, a - 9), a))
 
 
 def leans_back(sentence: str) -> bool:
