@@ -32,17 +32,16 @@ _PLACE = re.compile(r"\b(?:Islands?|Sea|Ocean|Strait|Bay|Peninsula|River|Mountai
                     r"Region|Territor(?:y|ies)|Port|Base|Harbou?r|Gulf|Lake|Coast)\b")
 _NOT_NAME = re.compile(rf"^(?:{_MONTH}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|The|A|An|This|That|"
                        r"These|Those|It|He|She|They|We|I|In|On|At|By|For|But|And|If|As|According|During|After)$")
-_PERSON_Q = re.compile(r"^\s*(?:who|whom)\b|\b(?:name of the|which|what) (?:\w+ ){0,3}?(?:minister|official|diplomat|"
-                       r"leader|president|premier|prime minister|general|admiral|spokes(?:man|woman|person)|deputy|"
-                       r"head|chief|director|envoy|ambassador|officer|attach[eé]|commander|secretary|analyst|"
-                       r"researcher|person|man|woman|politician|chairman|governor|mayor|king|emperor)s?\b", re.I)
+# Nouns that name a person by role: a question about one wants a person; a sentence may describe one.
+_ROLE_NOUNS = (r"minister|official|diplomat|leader|president|premier|general|admiral|spokes(?:man|woman|person)|"
+               r"deputy|head|chief|director|envoy|ambassador|officer|attach[eé]|commander|secretary|analyst|"
+               r"researcher|agent|spy|person|man|woman|politician|chairman|governor|mayor|king|emperor")
+_PERSON_Q = re.compile(rf"^\s*(?:who|whom)\b|\b(?:name of the|which|what) (?:\w+ ){{0,3}}?(?:{_ROLE_NOUNS})s?\b", re.I)
 _DATE_Q = re.compile(r"^\s*when\b|\b(?:what|which|in what|on what) (?:\w+ )?(?:year|date|day|month|time)\b|\bby when\b"
                      r"|\bhow long ago\b", re.I)
 _AMOUNT_Q = re.compile(r"\bhow (?:many|much|long|far|big|large|old|heavy|fast|high)\b|\bwhat (?:\w+ ){0,3}?(?:percentage|"
                        r"percent|share|amount|number|sum|rate|size|tonnage|price|cost|value|figure|total)\b", re.I)
-_DESCRIBED = re.compile(r"\b(?:the|a|an|his|her|its|their)\s+((?:[\w-]+\s+){0,3}?(?:attach[eé]|officer|official|"
-                        r"diplomat|man|woman|researcher|spokes(?:man|woman|person)|minister|envoy|ambassador|"
-                        r"general|admiral|analyst|leader|chief|head|director|agent|spy|commander|president|premier))\b")
+_DESCRIBED = re.compile(rf"\b(?:the|a|an|his|her|its|their)\s+((?:[\w-]+\s+){{0,3}}?(?:{_ROLE_NOUNS}))\b")
 _PERCENT_Q = re.compile(r"(?<!-)\b(?:rate|percentage|percent|per cent|share)\b", re.I)
 PERCENT = re.compile(r"\b\d[\d.,]*\s*(?:%|percent\b|per cent\b)", re.I)
 _PLACE_Q = re.compile(r"^\s*where\b|\b(?:which|what|in which|to which|at which) (?:\w+ ){0,2}?(?:island|city|port|"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 from .text import clean
@@ -48,7 +49,6 @@ _KINDS = [("who", r"^\W*(?:who|whom)\b"), ("when", r"^\W*when\b|\bwhat (?:year|d
 
 def question_kind(question: str) -> str:
     """who / when / how many/much / why / how / which / what / other: for the per-type breakdown."""
-    import re
     return next((k for k, rx in _KINDS if re.search(rx, question, re.I)), "other")
 
 
