@@ -76,15 +76,14 @@ def _verify(claims, passages, encode, vectors) -> list[verify.Verdict]:
     against each given passage alone, and takes the best one that verifies it as its citation: it is
     then shown with that citation, verified against it like any other; if none does, it fails as
     citing nothing."""
-    out = verify.verify(claims, passages, encode, sentence_vectors=vectors)
     bare = [i for i, c in enumerate(claims) if not c.markers]
-    if bare:
-        tries = [prompt.Claim(claims[i].text, (n,)) for i in bare for n in range(1, len(passages) + 1)]
-        found = verify.verify(tries, passages, encode, sentence_vectors=vectors)
-        for k, i in enumerate(bare):
-            ok = [v for v in found[k * len(passages):(k + 1) * len(passages)] if v.verified]
-            if ok:
-                out[i] = max(ok, key=lambda v: v.score)
+    tries = [prompt.Claim(claims[i].text, (n,)) for i in bare for n in range(1, len(passages) + 1)]
+    found = verify.verify(list(claims) + tries, passages, encode, sentence_vectors=vectors)   # one encoding pass
+    out, found = found[:len(claims)], found[len(claims):]
+    for k, i in enumerate(bare):
+        ok = [v for v in found[k * len(passages):(k + 1) * len(passages)] if v.verified]
+        if ok:
+            out[i] = max(ok, key=lambda v: v.score)
     return out
 
 
