@@ -11,8 +11,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from rag import Answer, BadInput, Document, Engine, Hit, IndexNotBuilt, Passage, RagError, Settings
-from rag import filters, library
+from rag import Answer, BadInput, DocFilter, Document, Engine, Hit, IndexNotBuilt, Passage, RagError, Settings, Upload
+from rag import BuildReport
+from rag.serve import auth
+from rag.serve.auth import is_local
+from rag.filters import iso_date
 from rag.readers import SUFFIXES
 from rag.markup import answer_md, anchor, doc_line, esc, friendly, highlight_md, scrub, spans_in, when
 
@@ -69,27 +72,54 @@ def progress_tick(bar):
 def build_ui(engine: Engine, rebuild: bool) -> bool:
     """Build (or rebuild) the index with a visible progress bar. False when it failed."""
     label = "Rebuilding the index…" if rebuild else "Building the index of your documents (first start only)…"
+    return change_ui(label, lambda tick: engine.build(rebuild=rebuild, progress=tick)) is not None
+
+
+def change_ui(label: str, run):
+    """Run a change to the collection (`run(progress)` returns a BuildReport or a Change) inside a
+    status box with a progress bar; None when it failed (the reason is shown)."""
     with st.status(label, expanded=True) as box:
         tick = progress_tick(st.progress(0.0, text="Starting…"))
         try:
-            report = engine.build(rebuild=rebuild, progress=tick)
+            out = run(tick)
         except RagError as exc:
-            box.update(label="The index could not be built", state="error")
+            box.update(label="The index could not be updated", state="error")
             st.error(friendly(exc))
-            return False
+            return None
+        report = out if isinstance(out, BuildReport) else out.index
+        if report is None:
+            box.update(label="Nothing new to index", state="complete", expanded=False)
+            return out
         if report.notice:
             st.caption(esc(report.notice))
         for name, why in report.skipped:
             st.caption(esc(f"Skipped {name}: {scrub(why)}"))
         box.update(label=f"Index ready: {report.documents} documents, {report.passages} passages "
                          f"({report.seconds:.0f} s)", state="complete", expanded=bool(report.skipped))
-    return True
+    return out
+
+
+def may_change(engine: Engine) -> bool:
+    """Whether this session may add, remove or rebuild. On localhost (the default) it may. When the
+    app is shared on a network (server.address not local), the user must give RAG_API_TOKEN."""
+    if is_local(str(st.get_option("server.address") or "")):
+        return True
+    expected = engine.settings.api_token
+    if not expected:
+        st.caption("Shared on a network: changing documents is off (set RAG_API_TOKEN to allow it).")
+        return False
+    given = st.text_input("Token to change documents", type="password", key="token",
+                          help="The server's RAG_API_TOKEN; needed because this app is shared on a network.")
+    ok, _, why = auth.may_change(expected, given)
+    if given and not ok:
+        st.caption(esc(why))
+    return ok
 
 
 def load_ui(engine: Engine) -> bool:
     """Make the index and the model ready, building the index first when there is none."""
     try:
-        engine.snapshot()
+        engine.status()
     except IndexNotBuilt:
         if not build_ui(engine, rebuild=False):
             return False
@@ -108,7 +138,7 @@ def load_ui(engine: Engine) -> bool:
 
 
 # -- sidebar -------------------------------------------------------------------------------------------
-def sidebar_ui(engine: Engine, ready: bool) -> Query:
+def sidebar_ui(engine: Engine, ready: bool, allowed: bool) -> Query:
     """Search settings, document filter, index status and the Rebuild button."""
     s = engine.settings
     with st.sidebar:
@@ -124,22 +154,23 @@ def sidebar_ui(engine: Engine, ready: bool) -> Query:
                                "are shown; the passages are sent to that server.")
         docs, problem = [], ""
         if ready:
-            docs, problem = filters_ui(engine.snapshot().documents)
+            docs, problem = filters_ui(engine)
         st.divider()
         st.header("Index")
         if ready:
             status_ui(engine.status())
-        st.button("Rebuild index", icon=":material/refresh:", width="stretch",
+        st.button("Rebuild index", icon=":material/refresh:", width="stretch", disabled=not allowed,
                   on_click=remember, args=("rebuild_requested", True),
                   help="Re-read every document and re-embed it. Takes about a minute for a few documents.")
     return Query(k, mode, tuple(docs), problem, reader)
 
 
-def filters_ui(documents) -> tuple[list[str], str]:
+def filters_ui(engine: Engine) -> tuple[list[str], str]:
     """Document, author and date filters -> (chosen document ids, a warning when none match)."""
+    documents = [x.document for x in engine.documents()]
     names = {d.doc_id: d.label or d.file for d in documents}
     authors = sorted({d.author for d in documents if d.author})
-    years = sorted({filters.iso_date(d.date)[:4] for d in documents if filters.iso_date(d.date)})
+    years = sorted({iso_date(d.date)[:4] for d in documents if iso_date(d.date)})
     for key, valid in (("docs", names), ("authors", authors)):     # drop choices a rebuild removed
         if key in st.session_state:
             st.session_state[key] = [x for x in st.session_state[key] if x in valid]
@@ -152,17 +183,17 @@ def filters_ui(documents) -> tuple[list[str], str]:
         if (since, until) == (years[0], years[-1]):
             since = until = ""         # the full range: undated documents stay in
     try:
-        return filters.select(documents, chosen, by, since, until) or [], ""
+        return engine.matching(DocFilter(tuple(chosen), tuple(by), since, until)) or [], ""
     except BadInput as exc:
         st.warning(esc(str(exc)), icon=":material/filter_alt_off:")
         return [], "No document matches the filters in the sidebar; widen them to ask."
 
 
-def status_ui(status: dict) -> None:
+def status_ui(status) -> None:
     left, right = st.columns(2)
-    left.metric("Documents", status["documents"])
-    right.metric("Passages", status["passages"])
-    st.caption(f"Model: {esc(str(status['model']))}  \nBuilt: {when(status['built_at'])}")
+    left.metric("Documents", status.documents)
+    right.metric("Passages", status.passages)
+    st.caption(f"Model: {esc(status.model)}  \nBuilt: {when(status.built_at)}")
 
 
 # -- Ask tab -------------------------------------------------------------------------------------------
@@ -178,7 +209,7 @@ def ask(engine: Engine, question: str, query: Query) -> str:
         said.append(piece)
         draft.caption("LLM draft, not yet verified: " + esc("".join(said)))
     try:
-        ans = engine.ask(question, k=query.k, mode=query.mode, docs=list(query.docs) or None,
+        ans = engine.ask(question, k=query.k, mode=query.mode, where=DocFilter(query.docs),
                          reader=query.reader, on_text=show)
         turn = Turn(turn_id, ans.question, ans)
     except BadInput as exc:
@@ -246,9 +277,8 @@ def sources_ui(engine: Engine, ans: Answer, turn: int) -> None:
         st.markdown("**Sources**, best match first — highlighted text is what the answer quotes")
     else:
         st.markdown("**Nearest passages — these are not an answer**, only the closest paragraphs found")
-    snap = engine.snapshot()
     for hit in ans.hits:
-        source_card_ui(engine, hit, spans_in(hit, ans), snap.document(hit.passage.doc_id), turn)
+        source_card_ui(engine, hit, spans_in(hit, ans), engine.document(hit.passage.doc_id), turn)
 
 
 def source_card_ui(engine: Engine, hit: Hit, spans, doc: Document | None, turn: int) -> None:
@@ -281,15 +311,16 @@ def neighbours_ui(p: Passage | None, where: str) -> None:
 
 # -- Citation lookup tab ---------------------------------------------------------------------------------
 def lookup_ui(engine: Engine) -> None:
-    snap = engine.snapshot()
+    listed = engine.documents()
+    first = engine.passages(listed[0].document.doc_id)[0].citation if listed else ""
     st.markdown("Type a citation to read that paragraph in its context.")
-    ref = st.text_input("Citation, passage id or author", key="ref", placeholder=snap.passages[0].citation)
-    st.caption("For example: " + " · ".join(esc(x) for x in reference_examples(snap)))
+    ref = st.text_input("Citation, passage id or author", key="ref", placeholder=first)
+    st.caption("For example: " + " · ".join(esc(x) for x in reference_examples(engine, listed)))
     if not ref.strip():
         return
     res = engine.cite(ref)
     if not res.found:
-        lookup_missed_ui(res, snap.passages[0].citation)
+        lookup_missed_ui(res, first)
         return
     shown = res.found[:MAX_FOUND]
     st.caption(f"{len(res.found)} passage{'s' * (len(res.found) != 1)} found"
@@ -298,7 +329,7 @@ def lookup_ui(engine: Engine) -> None:
         p = ctx.passage
         with st.container(border=True):
             st.subheader(esc(p.citation), anchor=False)
-            st.caption(esc(doc_line(snap.document(p.doc_id))))
+            st.caption(esc(doc_line(engine.document(p.doc_id))))
             if ctx.before:
                 st.caption(f"**¶{ctx.before.para}, before:** {esc(ctx.before.text)}")
             st.markdown(highlight_md(p.text, [(0, len(p.text))]))
@@ -307,12 +338,13 @@ def lookup_ui(engine: Engine) -> None:
             st.code(f"{p.citation} ({p.id})", language=None, wrap_lines=True)
 
 
-def reference_examples(snap) -> list[str]:
+def reference_examples(engine: Engine, listed) -> list[str]:
     """The kinds of reference cite() understands, taken from the documents at hand."""
-    last = snap.passages[-1]
-    out = [last.citation, last.id]
-    out += [f"{d.publication} {d.volume}/{d.issue}" for d in snap.documents if d.volume and d.issue][:1]
-    out += [d.author.split()[-1] for d in snap.documents if d.author][:1]
+    docs = [x.document for x in listed]
+    last = engine.passages(docs[-1].doc_id)[-1] if docs else None
+    out = [last.citation, last.id] if last else []
+    out += [f"{d.publication} {d.volume}/{d.issue}" for d in docs if d.volume and d.issue][:1]
+    out += [d.author.split()[-1] for d in docs if d.author][:1]
     return out
 
 
@@ -330,36 +362,37 @@ def lookup_missed_ui(res, example: str) -> None:
 
 
 # -- Documents tab ---------------------------------------------------------------------------------------
-def documents_ui(engine: Engine) -> None:
-    add_documents_ui(engine)
-    snap = engine.snapshot()
-    counts = {d.doc_id: len(snap.doc_rows.get(d.doc_id, ())) for d in snap.documents}
+def documents_ui(engine: Engine, allowed: bool) -> None:
+    add_documents_ui(engine, allowed)
+    listed = engine.documents()
+    counts = {x.document.doc_id: x.passages for x in listed}
+    docs = [x.document for x in listed]
     rows = [{"Cited as": d.label, "Title": d.title, "Author": d.author, "Publication": d.publication,
              "Volume": d.volume, "Issue": d.issue, "Date": d.date, "Pages": d.pages or "",
-             "Paragraphs": counts[d.doc_id], "Added as": d.original, "File": d.file} for d in snap.documents]
+             "Paragraphs": counts[d.doc_id], "Added as": d.original, "File": d.file} for d in docs]
     used = [c for c in rows[0] if any(r[c] for r in rows)]     # hide columns no document fills
     st.dataframe([{c: r[c] for c in used} for r in rows], hide_index=True, width="stretch")
-    names = {d.doc_id: d.label or d.file for d in snap.documents}
+    names = {d.doc_id: d.label or d.file for d in docs}
     doc_id = st.selectbox("Read a document", list(names), format_func=names.get, key="read_doc")
     if doc_id is None:
         return
-    doc = snap.document(doc_id)
+    doc = engine.document(doc_id)
     left, right = st.columns([4, 1], vertical_alignment="center")
     left.caption(esc(doc_line(doc)) + (f" · added as {esc(doc.original)}" if doc.original else ""))
     with right.popover("Remove", icon=":material/delete:", width="stretch"):
         st.markdown(f"Remove **{esc(doc.label)}** and its {counts[doc_id]} passages? The file is deleted "
                     "from the documents folder and the index is updated.")
-        st.button("Remove this document", type="primary", key=f"remove-{doc_id}",
+        st.button("Remove this document", type="primary", key=f"remove-{doc_id}", disabled=not allowed,
                   on_click=remember, args=("remove_requested", doc.file))
     section = ""
-    for p in snap.passages.of_document(doc_id):
+    for p in engine.passages(doc_id):
         if p.section and p.section != section:
             section = p.section
             st.markdown(f"#### {esc(section)}")
         st.markdown(f"**{esc(p.citation)}** {esc(p.text)}")
 
 
-def add_documents_ui(engine: Engine) -> None:
+def add_documents_ui(engine: Engine, allowed: bool) -> None:
     """Upload files: checked and stored under server-chosen names, then indexed with a progress bar."""
     s = engine.settings
     with st.container(border=True):
@@ -372,25 +405,20 @@ def add_documents_ui(engine: Engine) -> None:
         n = st.session_state.get("uploads", 0)
         files = st.file_uploader("Files to add", type=[x.lstrip(".") for x in SUFFIXES], accept_multiple_files=True,
                                  key=f"upload-{n}", max_upload_size=max(1, round(s.max_file_bytes / 1e6)))
-        if files and st.button("Add and index", type="primary", icon=":material/add:"):
-            report = []
-            for f in files:                   # the size limit is checked here, on the server
-                got = library.store_bytes(s, f.name, f.getvalue(), server_name=True, replace_same_name=True)
-                report.append(f"{'✓' if got.file and got.status != 'duplicate' else '✗'} "
-                              + esc(f"{got.original}: {got.status}" + (f" — {scrub(got.detail)}" if got.detail else "")))
-            if any(r.startswith("✓") for r in report) and not build_ui(engine, rebuild=False):
-                report.append("✗ The index could not be updated; see the message above.")
+        if files and st.button("Add and index", type="primary", icon=":material/add:", disabled=not allowed):
+            uploads = [Upload(f.name, f.getvalue()) for f in files]   # limits are checked again on the server
+            change = change_ui("Adding and indexing…", lambda tick: engine.add(uploads=uploads, progress=tick))
+            report = [f"{'✓' if got.file and got.status != 'duplicate' else '✗'} "
+                      + esc(f"{got.original}: {got.status}" + (f" — {scrub(got.detail)}" if got.detail else ""))
+                      for got in (change.files if change else ())]
+            if change is None:
+                report.append("✗ The documents could not be added; see the message above.")
             st.session_state.upload_report, st.session_state.uploads = report, n + 1
             st.rerun()
 
 
 def remove_document(engine: Engine, file: str) -> None:
-    try:
-        library.remove(engine.settings, [file])
-    except RagError as exc:
-        st.error(friendly(exc))
-        return
-    build_ui(engine, rebuild=False)
+    change_ui("Removing and re-indexing…", lambda tick: engine.remove([file], progress=tick))
 
 
 # -- page ------------------------------------------------------------------------------------------------
@@ -405,14 +433,16 @@ def main() -> None:
         st.error(f"A setting is invalid: {esc(str(exc))}. Fix the RAG_… environment variable and restart.")
         return
     engine = get_engine(settings)
-    if st.session_state.pop("rebuild_requested", False):
+    with st.sidebar:
+        allowed = may_change(engine)
+    if st.session_state.pop("rebuild_requested", False) and allowed:
         with st.sidebar:
             build_ui(engine, rebuild=True)
-    if removing := st.session_state.pop("remove_requested", None):
+    if (removing := st.session_state.pop("remove_requested", None)) and allowed:
         with st.sidebar:
             remove_document(engine, removing)
     ready = load_ui(engine)
-    query = sidebar_ui(engine, ready)
+    query = sidebar_ui(engine, ready, allowed)
     if not ready:
         return
     ask_tab, cite_tab, docs_tab = st.tabs(TABS, key="tab", on_change="rerun")
@@ -426,7 +456,7 @@ def main() -> None:
             lookup_ui(engine)
     if docs_tab.open is not False:
         with docs_tab:
-            documents_ui(engine)
+            documents_ui(engine, allowed)
 
 
 if __name__ == "__main__":

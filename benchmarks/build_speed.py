@@ -109,7 +109,7 @@ def product_build(settings: Settings, emb) -> tuple[tuple[float, float], int, li
     engine = Engine(settings, embedder=emb)
     report = []
     seconds = timed(lambda: report.append(engine.build()))
-    snap = engine.snapshot()
+    snap = engine._snapshot()
     docs = {d.doc_id: d for d in snap.documents}
     texts = [indexed_text(p, settings.context, docs.get(p.doc_id)) for p in snap.passages]
     return seconds, report[0].passages, texts, [s for p in snap.passages for s in p.sentence_texts()]

@@ -50,7 +50,7 @@ def pct(xs: list[float], p: float) -> float:
 def warm(engine: Engine, questions: list[str], repeats: int) -> None:
     """Each question runs the floor and every (command, mode) back to back, so all of them see the
     same machine state; medians and ratios are taken over all questions x repeats."""
-    emb, snap = engine.embedder(), engine.snapshot()
+    emb, snap = engine.embedder(), engine._snapshot()
     print(f"encoder: {emb.backend}; {len(snap.passages)} passages; {len(questions)} questions x {repeats}")
     runs = {"floor (encode + faiss)": lambda q: vindex.search(snap.vectors, emb.encode_queries([q])[0], 5)}
     for mode in ("hybrid", "dense", "keyword"):

@@ -49,11 +49,11 @@ def collect_real(beir: Path) -> None:
     from rag.engine import Engine
     settings = Settings(index_dir=real_index_dir(beir), docs_dir=CACHE / "unused")
     engine = Engine(settings)
-    snap, emb = engine.snapshot(), engine.embedder()
+    snap, emb = engine._snapshot(), engine.embedder()
     seeds = Engine(Settings(docs_dir=ROOT / "seeds", index_dir=CACHE / "seed-index"), embedder=emb)
     seeds.build()
     texts, vecs = [], []
-    for s in (snap, seeds.snapshot()):
+    for s in (snap, seeds._snapshot()):
         docs = {d.doc_id: d for d in s.documents}
         texts += [indexed_text(p, s.manifest["context"], docs.get(p.doc_id)) for p in s.passages]
         vecs.append(vindex.vectors(s.vectors))

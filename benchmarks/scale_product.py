@@ -80,7 +80,7 @@ def serve(n: int, queries: int, repeats: int) -> dict:
            "sentence_share": S.sentence_share}
     engine = Engine(S.with_(index_dir=folder.parent, docs_dir=D.CACHE / "unused"), embedder=emb)
     t = time.perf_counter()
-    snap = engine.snapshot()
+    snap = engine._snapshot()
     out.update(load_s=time.perf_counter() - t, rss_load_mb=status_mb("VmRSS"), peak_load_mb=status_mb("VmHWM"))
     out.update(interleaved({"floor": lambda q: vindex.search(snap.vectors, emb.encode_queries([q])[0], S.k),
                             "search": engine.search, "ask": engine.ask}, questions, repeats))

@@ -64,7 +64,7 @@ def quality(beir: Path) -> None:
     from rag.engine import Engine
     corpus, queries_, qrels = BE.load(beir, "test")
     engine = Engine(Settings(index_dir=D.real_index_dir(beir), docs_dir=D.CACHE / "unused", answer_vectors=False))
-    snap = engine.snapshot()
+    snap = engine._snapshot()
     docs = {d.doc_id: d for d in snap.documents}
     texts = [indexed_text(p, snap.manifest["context"], docs.get(p.doc_id)) for p in snap.passages]
     bm = snap.manifest["bm25"]

@@ -24,7 +24,7 @@ from rag.text import clean  # noqa: E402
 def main() -> None:
     index = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/tmp/tune-answers")
     eng = Engine.open(Settings(index_dir=index))
-    snap = eng.snapshot()
+    snap = eng._snapshot()
     tok = snap.lexical.tokenize
     cases = []
     for item in evaluate.load_qa():

@@ -85,7 +85,7 @@ def beir_set(folder: Path, split: str, floors: list[float], diagnostics: bool) -
     beir.evaluate(base, folder, split, "keyword", depth=10)   # builds or reuses the cached index
     cache = next((ROOT / ".cache").glob(f"beir-{folder.name}-*"))
     eng = Engine(replace(base, docs_dir=cache / "docs", index_dir=next(cache.glob("index-*"))))
-    snap, lex = eng.snapshot(), eng.snapshot().lexical
+    snap, lex = eng._snapshot(), eng._snapshot().lexical
     corpus, queries, qrels = beir.load(folder, split)
     back = {doc_id_for(beir.file_name(d)): d for d in corpus}       # scored with the corpus's own ids
     doc_of = np.array([back.get(p.doc_id, p.doc_id) for p in snap.passages])
@@ -131,7 +131,7 @@ def buckets(cands, qids, qrels, doc_of, lex, s: Settings, floor: float) -> None:
 def dev(floors: list[float]) -> None:
     """Retrieval figures on the seed dev set per floor, through the same candidates as `rag eval`."""
     eng = Engine(Settings.from_env())
-    snap = eng.snapshot()
+    snap = eng._snapshot()
     qa = [q for q in evaluate.load_qa() if q["answerable"]]
     allowed = set(snap.answer_rows.tolist())
     cands, gold = [], []

@@ -65,7 +65,7 @@ def main() -> None:
     beir.evaluate(base, SCIFACT, args.split, "keyword", depth=10)   # makes sure the cached index exists
     cache = next((ROOT / ".cache").glob("beir-scifact-*"))
     eng = Engine(replace(base, docs_dir=cache / "docs", index_dir=next(cache.glob("index-*"))))
-    snap = eng.snapshot()
+    snap = eng._snapshot()
     _, queries, qrels = beir.load(SCIFACT, args.split)
     qids = list(qrels)
     qvecs = eng.embedder().encode_queries([queries[q] for q in qids])

@@ -49,7 +49,7 @@ class Case:
 def cases(engine: Engine, path: Path = SET) -> list[Case]:
     """Every item of the set, its passages found by quote and its vectors encoded (one batch)."""
     items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    snap, docs = engine.snapshot(), {}
+    snap, docs = engine._snapshot(), {}
 
     def find(ref: dict) -> Passage:
         if ref["doc"] not in docs:

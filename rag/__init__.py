@@ -4,9 +4,11 @@ Public API: Engine, Settings and the records in rag.schema. Imports are lazy so 
 --help and the app's first paint do not wait for numpy, faiss or a model.
 """
 from .config import Settings
-from .schema import Answer, BadInput, Document, Hit, IndexMismatch, IndexNotBuilt, Lookup, Passage, RagError
+from .schema import (Added, Answer, BadInput, BuildReport, Change, DocFilter, Document, Hit, IndexMismatch,
+                     IndexNotBuilt, Listed, Lookup, Passage, RagError, Status, Upload)
 
-__all__ = ["Engine", "Settings", "Answer", "Document", "Hit", "Lookup", "Passage",
+__all__ = ["Engine", "Settings", "Answer", "Document", "Hit", "Lookup", "Passage", "DocFilter", "Upload",
+           "Added", "Change", "Listed", "Status", "BuildReport",
            "RagError", "BadInput", "IndexNotBuilt", "IndexMismatch"]
 
 

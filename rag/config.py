@@ -60,6 +60,12 @@ class Settings:
     llm_model: str = ""                # "" lets a one-model server (llama.cpp) use its model
     llm_timeout: float = 30.0          # seconds for the whole generated answer
     llm_api_key: str = field(default="", repr=False)
+    # Serving (rag serve, rag mcp, the app when shared): localhost unless host says otherwise. Changing
+    # documents over a network needs api_token (RAG_API_TOKEN): without one those endpoints are off.
+    api_token: str = field(default="", repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_request_bytes: int = 64_000    # a JSON request body (question, filters); uploads: max_file_bytes
 
     def __post_init__(self) -> None:
         _check_choice("mode", self.mode, MODES)

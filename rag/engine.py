@@ -11,7 +11,8 @@ import threading
 import time
 import unicodedata
 from dataclasses import replace
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -19,10 +20,12 @@ from . import answer as A
 from . import build as B
 from . import cite as C
 from . import filters as F
+from . import library
 from . import retrieve as R
 from .config import READERS, Settings
 from .embed import Embedder, load_embedder, onnx_dir_for
-from .schema import Answer, BadInput, BuildReport, Hit, IndexMismatch, IndexNotBuilt, Lookup, RagError
+from .schema import (Answer, BadInput, BuildReport, Change, DocFilter, Document, Hit, IndexMismatch, IndexNotBuilt,
+                     Listed, Lookup, Passage, RagError, Status, Upload)
 from .snapshot import Snapshot
 from .text import clean
 
@@ -60,7 +63,7 @@ class Engine:
         """An engine with its index loaded, building it first when there is none."""
         engine = cls(settings, embedder)
         try:
-            engine.snapshot()
+            engine._snapshot()
         except IndexNotBuilt:
             if not build_if_missing:
                 raise
@@ -71,17 +74,17 @@ class Engine:
         """Index the documents folder (only what changed, unless rebuild) and serve the result."""
         with self._lock:
             try:
-                previous = self.snapshot()
+                previous = self._snapshot()
             except Exception:   # a missing or broken index is simply not reused
                 previous = None
             report = B.build(self.settings, self._build_embedder, previous, rebuild, progress)
             if report.rebuilt:   # an unchanged corpus keeps the generation already loaded (no second load)
                 self._snap = None
-            self.snapshot()
+            self._snapshot()
             self.last_build = report
             return report
 
-    def snapshot(self) -> Snapshot:
+    def _snapshot(self) -> Snapshot:
         """The loaded index, reloaded when another process has published a newer generation."""
         snap = self._snap
         if snap is not None and self._live_generation() == snap.generation:
@@ -148,14 +151,15 @@ class Engine:
         return self._embedder
 
     # -- queries -------------------------------------------------------------------------------
-    def search(self, question: str, k: int | None = None, mode: str | None = None,
-               docs: list[str] | None = None, answers_only: bool = False) -> list[Hit]:
-        """Ranked passages for a question. Raises BadInput for an empty question or unknown docs."""
+    def search(self, question: str, *, k: int | None = None, mode: str | None = None,
+               where: DocFilter | None = None, answers_only: bool = False) -> list[Hit]:
+        """Ranked passages for a question, from the documents `where` allows. Raises BadInput for an
+        empty question, an unknown mode or k, or a filter no document matches."""
         question, _ = self.check_question(question)
-        return self._search(self.snapshot(), question, k, mode, docs, answers_only)[0]
+        return self._search(self._snapshot(), question, k=k, mode=mode, where=where, answers_only=answers_only)[0]
 
-    def ask(self, question: str, k: int | None = None, mode: str | None = None,
-            docs: list[str] | None = None, reader: str | None = None,
+    def ask(self, question: str, *, k: int | None = None, mode: str | None = None,
+            where: DocFilter | None = None, reader: str | None = None,
             on_text: Callable[[str], None] | None = None) -> Answer:
         """A cited answer, or an abstention that still lists the nearest passages. Reader "llm" keeps
         only an LLM's sentences verified against the passage they cite, else the extractive answer with
@@ -165,8 +169,8 @@ class Engine:
         if reader not in READERS:
             raise BadInput(f"reader must be one of {', '.join(READERS)}; got {reader!r}")
         question, notice = self.check_question(question)
-        snap = self.snapshot()
-        hits, qvec, qtokens = self._search(snap, question, k, mode, docs, answers_only=True)
+        snap = self._snapshot()
+        hits, qvec, qtokens = self._search(snap, question, k=k, mode=mode, where=where, answers_only=True)
         if qvec is None:    # keyword mode: the answer still needs the question's vector
             qvec = self._encode(snap, question)
         lex, sentences = snap.lexical, lambda h: snap.sentences_of(h.row)
@@ -179,11 +183,20 @@ class Engine:
             ans = llm_reader.read(question, hits, ans, endpoint=client.Endpoint.from_settings(self.settings),
                                   encode=self.embedder().encode_queries, sentence_vectors=sentences,
                                   on_text=on_text)
-        return _with_time(ans, time.perf_counter() - t0)
+        return replace(ans, seconds=time.perf_counter() - t0, generation=snap.generation)
 
     def cite(self, ref: str) -> Lookup:
-        snap = self.snapshot()
-        return C.lookup(ref, snap.documents, snap.passages.of_document)
+        """The passages a citation, passage id, document or author names, each with its neighbours;
+        the closest matches when nothing resolves."""
+        if not isinstance(ref, str) or not ref.strip():
+            raise BadInput("empty reference; give a citation such as 'Monitor, Vol. 3, Issue 106, ¶2' or a passage id")
+        snap = self._snapshot()
+        return C.lookup(ref[:self.settings.max_question_chars], snap.documents, snap.passages.of_document)
+
+    def matching(self, where: DocFilter | None) -> list[str] | None:
+        """The ids of the documents a filter allows (None: every document). The one place a filter is
+        resolved; raises BadInput naming the choices when it matches nothing."""
+        return F.select(self._snapshot().documents, where)
 
     def check_question(self, question: str) -> tuple[str, str]:
         """(usable question, notice). Empty input is refused; over-long input is truncated. Like the
@@ -198,19 +211,18 @@ class Engine:
             return question[:limit], f"question truncated to its first {limit} characters"
         return question, ""
 
-    def _search(self, snap: Snapshot, question: str, k, mode, docs, answers_only):
+    def _search(self, snap: Snapshot, question: str, *, k, mode, where, answers_only):
         s = self.settings
         k, mode = k or s.k, mode or s.mode
         if mode != s.mode or k != s.k:
             s.with_(k=k, mode=mode)   # validates both
-        allowed = self._allowed(snap, docs, answers_only)
+        allowed = self._allowed(snap, where, answers_only)
         qtokens = snap.lexical.tokenize(question)
         qvec = self._encode(snap, question) if mode != "keyword" else None
         ranked = R.rank(snap, qvec, qtokens, mode, k, s.candidates, s.fusion, s.rrf_k, s.dense_weight, allowed,
                         s.sentence_share, s.keyword_floor)
-        hits = [Hit(snap.passages[r], float(sc), i + 1, _num(d), _num(lx), r)
-                for i, (r, sc, d, lx) in enumerate(zip(ranked.rows.tolist(), ranked.scores, ranked.dense,
-                                                       ranked.lexical))]
+        hits = [_hit(snap, r, sc, i + 1, d, lx) for i, (r, sc, d, lx) in enumerate(zip(
+                ranked.rows.tolist(), ranked.scores, ranked.dense, ranked.lexical))]
         return hits, qvec, qtokens
 
     def _encode(self, snap: Snapshot, question: str) -> np.ndarray:
@@ -222,29 +234,68 @@ class Engine:
                                 f"encoder {emb.name!r}); run: python -m rag index --rebuild")
         return emb.encode_queries([question])[0]
 
-    def _allowed(self, snap: Snapshot, docs, answers_only: bool) -> np.ndarray | None:
+    def _allowed(self, snap: Snapshot, where: DocFilter | None, answers_only: bool) -> np.ndarray | None:
         """The rows a search may return (sorted), or None for every row."""
-        if not docs:
+        ids = F.select(snap.documents, where)
+        if ids is None:
             return snap.answer_rows if answers_only else None
-        ids = F.select(snap.documents, names=docs)
         rows = np.concatenate([snap.doc_rows.get(i, np.zeros(0, np.int64)) for i in ids])
         if answers_only:
             rows = rows[~snap.passages.boilerplate[rows]]
         return np.sort(rows)
 
-    def status(self) -> dict:
-        snap = self.snapshot()
+    # -- the collection ------------------------------------------------------------------------
+    def status(self) -> Status:
+        """What is loaded. Raises IndexNotBuilt when there is no index yet."""
+        snap = self._snapshot()
         m = snap.manifest
-        return {"generation": snap.generation, "documents": len(snap.documents), "passages": len(snap.passages),
-                "model": m.get("model"), "dim": m.get("dim"), "built_at": m.get("built_at"),
-                "backend": self._embedder.backend if self._embedder else "not loaded",
-                "index_dir": str(self.settings.index_dir)}
+        return Status(snap.generation, len(snap.documents), len(snap.passages), str(m.get("model", "")),
+                      int(m.get("dim", 0)), str(m.get("built_at", "")),
+                      self._embedder.backend if self._embedder else "not loaded", str(self.settings.index_dir))
+
+    def documents(self) -> list[Listed]:
+        """The indexed documents, in index order, with their passage counts."""
+        snap = self._snapshot()
+        return [Listed(d, len(snap.doc_rows.get(d.doc_id, ()))) for d in snap.documents]
+
+    def document(self, doc_id: str) -> Document | None:
+        return self._snapshot().document(doc_id)
+
+    def passages(self, doc_id: str) -> list[Passage]:
+        """A document's passages in reading order ([] for an unknown id)."""
+        return list(self._snapshot().passages.of_document(doc_id))
+
+    def add(self, paths: Sequence[Path | str] = (), *, uploads: Sequence[Upload] = (),
+            progress=None) -> Change:
+        """Copy files (or the supported files in folders) into the documents folder, store uploaded
+        bytes under server-chosen names (an upload with an earlier upload's name replaces it), then
+        update the index. Refused files are reported, not raised."""
+        files = library.add_files(self.settings, [Path(p) for p in paths]) if paths else []
+        files += [library.store_bytes(self.settings, u.name, u.data, server_name=True, replace_same_name=True)
+                  for u in uploads]
+        changed = any(f.status in ("added", "updated") for f in files)
+        report = self.build(progress=progress) if changed or not self._has_index() else None
+        return Change(files=tuple(files), index=report)
+
+    def remove(self, names: Sequence[str], *, progress=None) -> Change:
+        """Delete documents (by id, file name or original name) and update the index. Raises
+        BadInput, changing nothing, when a name is unknown or ambiguous."""
+        removed = library.remove(self.settings, list(names))
+        return Change(removed=tuple(removed), index=self.build(progress=progress))
+
+    def rebuild(self, *, progress=None) -> BuildReport:
+        """Re-read and re-embed every document."""
+        return self.build(rebuild=True, progress=progress)
+
+    def _has_index(self) -> bool:
+        return bool(self._live_generation())
+
+
+def _hit(snap: Snapshot, row: int, score, rank: int, dense, lexical) -> Hit:
+    p = snap.passages[row]
+    return Hit(p, float(score), rank, _num(dense), _num(lexical), row, snap.labels.get(p.doc_id, ""))
 
 
 def _num(x) -> float | None:
     return None if x is None or np.isnan(x) else float(x)
-
-
-def _with_time(ans: Answer, seconds: float) -> Answer:
-    return replace(ans, seconds=seconds)
 

@@ -54,7 +54,7 @@ def question_kind(question: str) -> str:
 
 def dev_report(engine, qa: list[dict], mode: str | None = None, k: int = 10) -> dict:
     """Retrieval, answer and abstention quality of `engine` on a QA set."""
-    passages = engine.snapshot().passages
+    passages = engine._snapshot().passages
     rows, cited, intact = [], 0, 0
     for item in qa:
         ans = engine.ask(item["question"], k=k, mode=mode)

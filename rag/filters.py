@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .schema import BadInput, Document
+from .schema import BadInput, DocFilter, Document
 
 _MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
                                        "nov", "dec"), start=1)}
@@ -34,15 +34,12 @@ def _bounds(iso: str) -> tuple[str, str]:
     return "-".join(parts + ["01"] * (3 - len(parts))), "-".join(parts + ["12", "31"][len(parts) - 1:])
 
 
-def select(documents: list[Document] | tuple[Document, ...], names=(), authors=(), since: str = "",
-           until: str = "") -> list[str] | None:
-    """Ids of the documents that match every given filter (None when no filter is given).
-
-    names: document id, file name, original name or its stem; authors: part of the author's name
-    (case-insensitive); since/until: dates as written, inclusive. Raises BadInput naming the choices
-    when a name is unknown or nothing matches."""
-    if not (names or authors or since or until):
+def select(documents: list[Document] | tuple[Document, ...], where: DocFilter | None) -> list[str] | None:
+    """Ids of the documents that match every part of the filter (None when the filter is empty).
+    Raises BadInput naming the choices when a name is unknown or nothing matches."""
+    if not where:
         return None
+    names, authors, since, until = where.documents, where.authors, where.since, where.until
     chosen = list(documents)
     if names:
         chosen = [d for d in chosen if any(_named(d, n) for n in names)]

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import unicodedata
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,18 +19,10 @@ from . import folder as F
 from . import readers
 from .ingest import doc_id_for
 from .config import DEFAULT_DOCS, Settings
-from .schema import BadInput
+from .schema import Added, BadInput
 
 SIDECAR, sources = F.SIDECAR, F.sources   # re-exported: the app and CLI read the sidecar
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
-
-
-@dataclass(frozen=True)
-class Added:
-    original: str          # the name as given (display only)
-    file: str = ""         # the stored name inside the documents folder ("" when not stored)
-    status: str = "added"  # added | updated | duplicate | refused
-    detail: str = ""       # the reason, for duplicate and refused
 
 
 def safe_name(original: str) -> str:

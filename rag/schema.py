@@ -1,4 +1,6 @@
-"""The records that cross module lines: Document, Passage, Hit, Sentence, Answer, Lookup."""
+"""The records that cross module lines: Document, Passage, Hit, Sentence, Answer, Lookup, and the
+front door's DocFilter, Added, Change, Listed and Status. Each record's to_json() is the one JSON
+contract, shared by the CLI's --json, the HTTP API and the MCP tools."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -77,10 +79,11 @@ class Hit:
     dense: float | None = None     # cosine similarity, when dense retrieval ran
     lexical: float | None = None   # BM25 score, when keyword retrieval ran
     row: int = -1                  # the passage's row in the index it came from (-1: not from an index)
+    doc_label: str = ""            # how citations name the passage's document
 
-    def to_json(self, doc_label: str = "") -> dict:
+    def to_json(self) -> dict:
         p = self.passage
-        return {"id": p.id, "citation": p.citation, "doc": p.doc_id, "doc_label": doc_label,
+        return {"id": p.id, "citation": p.citation, "doc": p.doc_id, "doc_label": self.doc_label,
                 "score": round(float(self.score), 6), "rank": self.rank,
                 "dense": _round(self.dense), "lexical": _round(self.lexical), "text": p.text}
 
@@ -125,15 +128,15 @@ class Answer:
     short: str = ""                # the short answer, verbatim from the first sentence that holds one
     reader: str = "extractive"     # "llm" when the sentences are an LLM's, each verified
     rejected: tuple[Rejected, ...] = ()   # the LLM's sentences that failed verification
+    generation: str = ""           # the index generation every passage and sentence came from
 
-    def to_json(self, doc_labels: dict[str, str] | None = None) -> dict:
-        labels = doc_labels or {}
+    def to_json(self) -> dict:
         out = {"question": self.question, "answer": self.answer, "supported": self.supported,
                "short_answer": self.short, "reader": self.reader,
                "sentences": [s.to_json() for s in self.sentences],
                "rejected": [{"text": r.text, "cited": list(r.cited), "reason": r.reason} for r in self.rejected],
-               "passages": [h.to_json(labels.get(h.passage.doc_id, "")) for h in self.hits],
-               "mode": self.mode}
+               "passages": [h.to_json() for h in self.hits],
+               "mode": self.mode, "generation": self.generation}
         if self.notice:
             out["notice"] = self.notice
         return out
@@ -180,6 +183,89 @@ class BuildReport:
     embedded: int = 0                            # passages sent to the model
     notice: str = ""                             # why nothing was reused, when an old index was set aside
     extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"documents": self.documents, "passages": self.passages, "new": list(self.new),
+                "unchanged": list(self.unchanged), "removed": list(self.removed),
+                "skipped": [{"file": f, "reason": w} for f, w in self.skipped], "seconds": round(self.seconds, 3),
+                "generation": self.generation, "rebuilt": self.rebuilt, "embedded": self.embedded,
+                **({"notice": self.notice} if self.notice else {})}
+
+
+@dataclass(frozen=True)
+class DocFilter:
+    """Which documents a question may draw on; every given part must match. Empty: all documents.
+    documents: id, file name, original name or its stem; authors: part of the name (any case);
+    since/until: dates as written (1999, 1999-03, 1999-03-04), inclusive."""
+    documents: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    since: str = ""
+    until: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.documents or self.authors or self.since or self.until)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file's bytes as a client sent them, with the name it had there (display only: the stored
+    name is chosen by the server)."""
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Added:
+    """What became of one file offered to the collection."""
+    original: str          # the name as given (display only)
+    file: str = ""         # the stored name inside the documents folder ("" when not stored)
+    status: str = "added"  # added | updated | duplicate | refused
+    detail: str = ""       # the reason, for duplicate and refused
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change to the collection: the files added or removed, and the index update that followed
+    (None when nothing needed indexing)."""
+    files: tuple[Added, ...] = ()
+    removed: tuple[str, ...] = ()
+    index: BuildReport | None = None
+
+    @property
+    def refused(self) -> tuple[Added, ...]:
+        return tuple(f for f in self.files if f.status == "refused")
+
+    def to_json(self) -> dict:
+        return {"files": [f.to_json() for f in self.files], "removed": list(self.removed),
+                "index": self.index.to_json() if self.index else None}
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A document of the loaded index and how many passages it has."""
+    document: Document
+    passages: int
+
+    def to_json(self) -> dict:
+        return {**self.document.to_json(), "passages": self.passages}
+
+
+@dataclass(frozen=True)
+class Status:
+    generation: str
+    documents: int
+    passages: int
+    model: str
+    dim: int
+    built_at: str
+    backend: str           # the query encoder's runtime, or "not loaded"
+    index_dir: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
 def _round(x: float | None) -> float | None:

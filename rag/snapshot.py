@@ -4,6 +4,8 @@ and the answer-sentence vectors. Passages (rag.passages) and, in a large index, 
 and keyword indexes. Immutable once loaded, so it is safe to share across threads."""
 from __future__ import annotations
 
+import functools
+
 import io
 import json
 from dataclasses import dataclass
@@ -88,6 +90,11 @@ class Snapshot:
     def by_id(self):
         """Passage id -> row (a Mapping)."""
         return self.passages.by_id
+
+    @functools.cached_property
+    def labels(self) -> dict[str, str]:
+        """doc_id -> how citations name the document."""
+        return {d.doc_id: d.label for d in self.documents}
 
     @property
     def doc_rows(self):

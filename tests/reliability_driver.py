@@ -161,7 +161,7 @@ def inspect(index: Path, docs: Path | None = None) -> dict:
     """Load an index as a fresh engine would and describe the outcome (never raises)."""
     engine = Engine(settings(index, docs), embedder=FakeEmbedder())
     try:
-        snap = engine.snapshot()
+        snap = engine._snapshot()
         found = problems(snap)
         return {"ok": True, "generation": snap.generation, "problems": found,
                 "documents": {d.file: d.sha256 for d in snap.documents},
@@ -242,7 +242,7 @@ def cmd_audit(argv: list[str]) -> int:
             pickles.append(repr(args))
     sys.addaudithook(hook)
     engine = Engine(settings(index, docs), embedder=FakeEmbedder())
-    engine.snapshot()
+    engine._snapshot()
     for q in QUERIES:
         for mode in ("hybrid", "dense", "keyword"):
             engine.search(q, mode=mode)

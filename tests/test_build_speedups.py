@@ -105,7 +105,7 @@ def test_parse_counts_a_document_in_a_few_calls_with_the_same_passages():
 
 def test_real_tokenizer_plans_the_gallop_cuts(real_engine):
     emb = real_engine.embedder()
-    snap = real_engine.snapshot()
+    snap = real_engine._snapshot()
     paragraphs = [p.text for p in snap.passages]
     assert emb.counts_add_up
     for limit in (24, 48, 96):
@@ -121,7 +121,7 @@ def test_sorted_chunks_keep_each_text_in_its_row(real_engine, monkeypatch):
     from rag import onnx_embed
     emb = real_engine.embedder()
     assert emb.backend == "onnx"
-    texts = [p.text[:n] for p, n in zip(real_engine.snapshot().passages, [300, 20, 900, 60, 5, 200] * 10)]
+    texts = [p.text[:n] for p, n in zip(real_engine._snapshot().passages, [300, 20, 900, 60, 5, 200] * 10)]
     one_by_one = np.vstack([emb.encode_queries([t]) for t in texts])
     monkeypatch.setattr(onnx_embed, "CHUNK", 7)
     calls: list[int] = []
@@ -134,7 +134,7 @@ def test_manifest_counts_and_progress_per_document(fake_engine, docs):
     (docs / "extra.txt").write_text("Title: Extra\n\nOne more paragraph here. It has two sentences.\n")
     ticks: list[tuple[str, int, int]] = []
     report = fake_engine.build(progress=lambda *t: ticks.append(t))
-    snap = fake_engine.snapshot()
+    snap = fake_engine._snapshot()
     assert report.new == ("extra.txt",) and len(report.unchanged) == 5
     for doc_id, entry in snap.manifest["documents"].items():
         assert entry["passages"] == sum(p.doc_id == doc_id for p in snap.passages) > 0

@@ -9,6 +9,7 @@ import pytest
 
 from pdfmaker import make_bomb, make_pdf
 
+from rag.schema import DocFilter
 from rag import library, readers
 from rag.cli import main
 from rag.config import Settings
@@ -56,7 +57,7 @@ def test_each_format_round_trip_and_unchanged_documents_are_not_re_encoded(engin
     report = engine.build()
     assert sorted(report.new) == ["Report.pdf", "memo.md", "notes.txt", "visit.html"] and len(report.unchanged) == 5
     assert fake.encoded and not seed_texts & set(fake.encoded)      # only the new documents were embedded
-    snap = engine.snapshot()
+    snap = engine._snapshot()
     p = top(engine, "Wexlar café")
     assert "minister’s “café” meeting" in p.text and "\ufffd" not in p.text          # cp1252
     assert "Trellisport budget rose" in top(engine, "Trellisport").text            # UTF-16 markdown
@@ -102,7 +103,7 @@ def test_duplicates_clashes_updates_and_safe_names(engine, incoming, tmp_path):
     assert up.file.startswith("upload-") and up.file.endswith(".pdf") and (s.docs_dir / up.file).is_file()
     assert library.sources(s.docs_dir)[up.file]["original"] == "../../../tmp/evil.pdf"
     engine.build()
-    d = engine.snapshot().document(top(engine, "Okhotsk").doc_id)
+    d = engine._snapshot().document(top(engine, "Okhotsk").doc_id)
     assert d.original == "../../../tmp/evil.pdf" and d.label == "../../../tmp/evil.pdf"   # display only
     assert engine.cite("evil").found                                                       # by original stem
     assert sorted(p.name for p in s.docs_dir.iterdir() if p.name.startswith(".")) == [".rag-lock", ".sources.json"]
@@ -113,7 +114,7 @@ def test_identical_files_in_the_folder_are_indexed_once(engine):
     (folder / "copy.txt").write_bytes((folder / sorted(p.name for p in folder.glob("*.txt"))[0]).read_bytes())
     report = engine.build()
     assert any(f == "copy.txt" and "same content as" in why for f, why in report.skipped)
-    assert "copy" not in {d.doc_id for d in engine.snapshot().documents}
+    assert "copy" not in {d.doc_id for d in engine._snapshot().documents}
 
 
 def test_refusals_name_the_reason_and_store_nothing(engine, tmp_path):
@@ -145,17 +146,17 @@ def test_refusals_name_the_reason_and_store_nothing(engine, tmp_path):
 def test_metadata_filters(engine, incoming):
     library.add_files(engine.settings, [incoming])
     engine.build()
-    docs = engine.snapshot().documents
-    assert len(select(docs, authors=["reyes"])) == 1
-    assert {d.doc_id for d in docs if d.doc_id in select(docs, since="1998-07", until="1998-12")} == \
+    docs = engine._snapshot().documents
+    assert len(select(docs, DocFilter(authors=("reyes",)))) == 1
+    assert {d.doc_id for d in docs if d.doc_id in select(docs, DocFilter(since="1998-07", until="1998-12"))} == \
         {d.doc_id for d in docs if d.author == "Lena Park"}
-    assert len(select(docs, since="1998")) == 2 and select(docs) is None
+    assert len(select(docs, DocFilter(since="1998"))) == 2 and select(docs, DocFilter()) is None
     with pytest.raises(BadInput, match="no document matches"):
-        select(docs, authors=["Nobody"])
+        select(docs, DocFilter(authors=("Nobody",)))
     with pytest.raises(BadInput, match="not a date"):
-        select(docs, since="yesterday")
-    hits = engine.search("protocol delegations", docs=select(docs, authors=["Reyes"]))
-    assert hits and {h.passage.doc_id for h in hits} == set(select(docs, authors=["Reyes"]))
+        select(docs, DocFilter(since="yesterday"))
+    hits = engine.search("protocol delegations", where=DocFilter(authors=("Reyes",)))
+    assert hits and {h.passage.doc_id for h in hits} == set(select(docs, DocFilter(authors=("Reyes",))))
 
 
 def test_cli_add_ask_cite_remove_with_the_real_model(docs, tmp_path, incoming, capsys, real_index):

@@ -3,16 +3,17 @@ import json
 
 import pytest
 
+
 from rag.config import Settings
 from rag.engine import Engine
-from rag.schema import BadInput, IndexMismatch
+from rag.schema import BadInput, DocFilter, IndexMismatch
 
 from conftest import FakeEmbedder
 
 
 def test_build_reports_and_serves(fake_engine):
     st = fake_engine.status()
-    assert st["documents"] == 5 and st["passages"] == 46
+    assert st.documents == 5 and st.passages == 46 and st.to_json()["passages"] == 46
     hits = fake_engine.search("Admiral Panteleyev cruiser Yokosuka", k=3)
     assert len(hits) == 3 and hits[0].passage.doc_id == "004_d94f3f66138700a1"
     assert [h.rank for h in hits] == [1, 2, 3]
@@ -33,7 +34,7 @@ def test_changed_and_added_documents_reembed_only_themselves(fake_engine, fake, 
     assert set(report.new) == {"002_cf8ccbf01953a6cc.txt", "new.md"} and len(report.unchanged) == 4
     assert report.embedded == 2
     assert [t for t in fake.encoded if "Koptev" in t] == []      # unchanged docs were not re-encoded
-    ids = {p.id for p in fake_engine.snapshot().passages}
+    ids = {p.id for p in fake_engine._snapshot().passages}
     assert "new:1" in ids and "003_8f2f016433a13dad:7" in ids   # other ids unchanged
 
 
@@ -55,7 +56,7 @@ def test_removed_document_disappears(fake_engine, docs):
     (docs / "000_6114352f984fc0ab.txt").unlink()
     report = fake_engine.build()
     assert report.removed == ("000_6114352f984fc0ab.txt",)
-    assert not any(p.doc_id.startswith("000_") for p in fake_engine.snapshot().passages)
+    assert not any(p.doc_id.startswith("000_") for p in fake_engine._snapshot().passages)
 
 
 def test_unreadable_files_are_skipped_with_reasons(fake_engine, docs):
@@ -74,10 +75,10 @@ def test_empty_documents_folder_is_a_clear_error(tmp_path, fake):
 
 
 def test_filter_by_document(fake_engine):
-    hits = fake_engine.search("Japan Russia", k=10, docs=["002_cf8ccbf01953a6cc.txt"])
+    hits = fake_engine.search("Japan Russia", k=10, where=DocFilter(("002_cf8ccbf01953a6cc.txt",)))
     assert hits and {h.passage.doc_id for h in hits} == {"002_cf8ccbf01953a6cc"}
     with pytest.raises(BadInput, match="choose from"):
-        fake_engine.search("Japan", docs=["nope"])
+        fake_engine.search("Japan", where=DocFilter(("nope",)))
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
@@ -100,16 +101,16 @@ def test_model_mismatch_is_refused_naming_both(fake_engine, tmp_path):
     other = Settings(docs_dir=fake_engine.settings.docs_dir, index_dir=fake_engine.settings.index_dir,
                      model="another-model")
     with pytest.raises(IndexMismatch, match="fake-hash-embedder.*another-model.*--rebuild"):
-        Engine(other).snapshot()
+        Engine(other)._snapshot()
 
 
 def test_count_mismatch_is_refused(fake_engine):
-    gen = fake_engine.snapshot().folder
+    gen = fake_engine._snapshot().folder
     m = json.loads((gen / "manifest.json").read_text())
     m["passages"] += 1
     (gen / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(IndexMismatch):
-        Engine(fake_engine.settings, embedder=FakeEmbedder()).snapshot()
+        Engine(fake_engine.settings, embedder=FakeEmbedder())._snapshot()
 
 
 def test_answers_never_use_boilerplate(fake_engine):

@@ -58,15 +58,15 @@ def test_incremental_build_reuses_vectors_exactly(docs, tmp_path, fake, monkeypa
     fake.encoded.clear()
     report = engine.build()
     assert report.rebuilt and report.new == (first.name,)
-    incremental = engine.snapshot()
+    incremental = engine._snapshot()
     changed = [p for p in incremental.passages if p.doc_id == incremental.documents[0].doc_id]
     assert incremental.documents[0].file == first.name and "A closing paragraph added later." in fake.encoded
     assert report.embedded == len(changed) < len(incremental.passages)   # only the changed document embedded
-    assert (engine.snapshot().sentences.array is None) == on_disk
+    assert (engine._snapshot().sentences.array is None) == on_disk
     scratch_docs = tmp_path / "scratch_docs"
     shutil.copytree(docs, scratch_docs)
     scratch = Engine.open(Settings(docs_dir=scratch_docs, index_dir=tmp_path / "scratch", model=fake.name),
-                          embedder=fake).snapshot()
+                          embedder=fake)._snapshot()
     got, want = _state(incremental), _state(scratch)
     assert got.keys() == want.keys() and len(got) == incremental.manifest["passages"]
     for pid, (vec, sents) in want.items():
@@ -86,7 +86,7 @@ def test_sentence_vectors_encoded_in_chunks_equal_one_call(docs, tmp_path, fake,
     ticks = []
     chunked = Engine(Settings(docs_dir=docs, index_dir=tmp_path / "chunked", model=fake.name), embedder=fake)
     chunked.build(progress=lambda *t: ticks.append(t))
-    a, b = whole.snapshot(), chunked.snapshot()
+    a, b = whole._snapshot(), chunked._snapshot()
     assert max(calls[1:]) == 7 and sum(calls[1:]) == len(b.sentences) > 7    # sentences 7 at a time
     assert np.array_equal(a.sentence_vectors, b.sentence_vectors)
     done = [d for s, d, _ in ticks if s == "embed sentences"]

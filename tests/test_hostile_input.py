@@ -198,7 +198,7 @@ MODES = ("hybrid", "dense", "keyword")
 def check_question(engine, q: str, k: int, mode: str, call: str) -> str:
     """Run one question; 'bad' when refused (which must be exactly the empty-once-cleaned ones), else 'ok'."""
     from rag.schema import Answer, BadInput
-    snap = engine.snapshot()
+    snap = engine._snapshot()
     empty = not T.clean(q.encode("utf-8", "ignore").decode("utf-8"))
     try:
         out = engine.search(q, k=k, mode=mode) if call == "search" else engine.ask(q, k=k, mode=mode)
@@ -277,7 +277,7 @@ def test_hostile_questions_real_model_300(real_engine):
 
 def test_hostile_questions_one_tiny_document(tmp_path, real_index):
     engine = real_engine_over(tmp_path, real_index, {"tiny.txt": "Tiny note.\n"})
-    assert len(engine.snapshot().passages) == 1
+    assert len(engine._snapshot().passages) == 1
     for k in (1, 5, 1000):
         for mode in MODES:
             hits = engine.search("tiny note", k=k, mode=mode)
@@ -293,7 +293,7 @@ def test_only_boilerplate_gives_no_answer_and_no_hits(tmp_path, fake):
     (tmp_path / "docs" / "legal.txt").write_text("Copyright 2020 Example Co. All rights reserved.\n")
     engine = Engine.open(Settings(docs_dir=tmp_path / "docs", index_dir=tmp_path / "ix", model=fake.name),
                          embedder=fake)
-    assert engine.snapshot().passages[0].boilerplate
+    assert engine._snapshot().passages[0].boilerplate
     ans = engine.ask("Who holds the copyright?", k=50)
     assert ans.hits == () and not ans.supported
     assert [h.passage.id for h in engine.search("copyright", k=50)] == ["legal:1"]
@@ -351,7 +351,7 @@ def test_hostile_documents_are_ingested_or_skipped_with_a_reason(fake_engine, do
     report = fake_engine.build()
     took = time.perf_counter() - t0
     skipped = dict(report.skipped)
-    snap = fake_engine.snapshot()
+    snap = fake_engine._snapshot()
     texts = {d.file: " ".join(p.text for p in snap.passages if p.doc_id == d.doc_id) for d in snap.documents}
     for name, want in expected.items():
         if name in texts:                                   # ingested: the known sentence comes out exact

@@ -83,7 +83,7 @@ def test_load_parses_no_passage(fake_engine, monkeypatch):
 
 
 def test_sentence_vectors_read_from_disk_equal_those_in_memory(fake_engine, monkeypatch):
-    small = fake_engine.snapshot()
+    small = fake_engine._snapshot()
     assert small.sentences.array is not None
     monkeypatch.setattr(sentences, "IN_MEMORY_BYTES", 0)
     big = Snapshot.load(fake_engine.settings.index_dir, fake_engine.settings.model)
@@ -94,7 +94,7 @@ def test_sentence_vectors_read_from_disk_equal_those_in_memory(fake_engine, monk
     rows = np.array([4, 0, len(small.passages) - 1, 9])
     assert np.array_equal(big.best_sentence(rows, q), small.best_sentence(rows, q))
     on_disk = Engine(fake_engine.settings, embedder=fake_engine.embedder())
-    assert on_disk.snapshot().sentences.array is None
+    assert on_disk._snapshot().sentences.array is None
     for q in ("Who fled Japan?", "What did the commission sign?"):
         assert on_disk.ask(q).answer == fake_engine.ask(q).answer
 
@@ -102,7 +102,7 @@ def test_sentence_vectors_read_from_disk_equal_those_in_memory(fake_engine, monk
 def test_a_loaded_generation_serves_after_its_folder_is_removed(fake_engine):
     before = [h.passage.id for h in fake_engine.search("Kuril Islands", k=5)]
     answer = fake_engine.ask("Who fled Japan?").answer
-    snap = fake_engine.snapshot()
+    snap = fake_engine._snapshot()
     snap.passages._row.cache_clear()
     shutil.rmtree(snap.folder)   # as a writer does two generations later; CURRENT still names it
     assert [h.passage.id for h in fake_engine.search("Kuril Islands", k=5)] == before
@@ -112,7 +112,7 @@ def test_a_loaded_generation_serves_after_its_folder_is_removed(fake_engine):
 
 def test_generation_without_row_table_still_loads_and_answers_the_same(fake_engine):
     want = [(h.passage.id, h.score) for h in fake_engine.search("Kuril Islands peace treaty", k=8)]
-    gen = fake_engine.snapshot().folder
+    gen = fake_engine._snapshot().folder
     (gen / "rows.npy").unlink()
     m = json.loads((gen / "manifest.json").read_text())
     del m["files"]["rows.npy"]
@@ -123,7 +123,7 @@ def test_generation_without_row_table_still_loads_and_answers_the_same(fake_engi
 
 
 def test_answers_only_allows_every_row_when_none_is_boilerplate(fake_engine):
-    snap = fake_engine.snapshot()
+    snap = fake_engine._snapshot()
     rows = fake_engine._allowed(snap, None, answers_only=True)
     assert rows is None if not snap.passages.boilerplate.any() else not snap.passages.boilerplate[rows].any()
     doc = snap.documents[0].doc_id
@@ -134,7 +134,7 @@ def test_answers_only_allows_every_row_when_none_is_boilerplate(fake_engine):
 @pytest.mark.parametrize("damage", ["flip", "truncate", "append", "delete"])
 def test_streamed_verification_rejects_damage_in_any_chunk(fake_engine, monkeypatch, damage):
     monkeypatch.setattr(store, "CHUNK", 97)     # many chunks even for a small file
-    gen = fake_engine.snapshot().folder
+    gen = fake_engine._snapshot().folder
     f = gen / "sentences.npy"
     data = bytearray(f.read_bytes())
     if damage == "flip":
@@ -147,7 +147,7 @@ def test_streamed_verification_rejects_damage_in_any_chunk(fake_engine, monkeypa
 
 
 def test_read_verified_returns_only_what_is_asked(fake_engine):
-    gen = fake_engine.snapshot().folder
+    gen = fake_engine._snapshot().folder
     manifest, files = store.read_verified(gen, read=("documents.json",), keep_open=("passages.jsonl",))
     assert set(files) == {"documents.json", "passages.jsonl"} and set(manifest["files"]) > set(files)
     with files["passages.jsonl"] as f:

@@ -352,7 +352,7 @@ class FakeEmbedder32(FakeEmbedder):
 def test_other_model_is_refused_at_start_naming_both_and_the_fix(fake_engine, capsys, monkeypatch):
     s = fake_engine.settings
     with pytest.raises(IndexMismatch) as exc:
-        Engine(s.with_(model="other-model")).snapshot()
+        Engine(s.with_(model="other-model"))._snapshot()
     msg = str(exc.value)
     for part in ("'fake-hash-embedder' (64-d)", "'other-model'", "--rebuild", "--model fake-hash-embedder"):
         assert part in msg
@@ -379,22 +379,22 @@ def test_other_dimension_is_refused_at_start_even_for_keyword_answers(fake_engin
     ("version", store.VERSION + 1, f"index format v{store.VERSION + 1} is newer than this program's v{store.VERSION}"),
     ("format", "other-index", "is not a rag index")])
 def test_newer_or_foreign_format_is_refused_naming_both(fake_engine, field, value, expect):
-    gen = fake_engine.snapshot().folder
+    gen = fake_engine._snapshot().folder
     m = json.loads((gen / "manifest.json").read_text())
     m[field] = value
     (gen / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(IndexMismatch) as exc:
-        Engine(fake_engine.settings, embedder=FakeEmbedder()).snapshot()
+        Engine(fake_engine.settings, embedder=FakeEmbedder())._snapshot()
     assert expect in str(exc.value) and "--rebuild" in str(exc.value)
 
 
 def test_version_1_index_without_its_own_checksum_still_loads(fake_engine):
-    gen = fake_engine.snapshot().folder
+    gen = fake_engine._snapshot().folder
     m = json.loads((gen / "manifest.json").read_text())
     m["version"] = 1
     del m[store.SELF]
     (gen / "manifest.json").write_text(json.dumps(m))
-    assert Engine(fake_engine.settings, embedder=FakeEmbedder()).snapshot().generation == gen.name
+    assert Engine(fake_engine.settings, embedder=FakeEmbedder())._snapshot().generation == gen.name
 
 
 # -- 4. No pickle ----------------------------------------------------------------------------------
@@ -449,7 +449,7 @@ class _Canary:
 
 def test_planted_pickles_are_never_opened(fake_engine, tmp_path):
     index, canary = fake_engine.settings.index_dir, tmp_path / "canary"
-    gen = fake_engine.snapshot().folder
+    gen = fake_engine._snapshot().folder
     payload = pickle.dumps(_Canary(str(canary)))
     planted = [index / "evil.pkl", index / "index.pkl", gen / "evil.pkl", gen / "index.pkl", gen / "passages.pkl",
                gen / "vectors.pkl", gen / "documents.json.pkl", gen / "bm25" / "params.index.pkl",
@@ -580,7 +580,7 @@ def answers(engine: Engine) -> list:
 def test_full_or_read_only_disk_fails_cleanly_and_the_old_index_serves(fake_engine, monkeypatch, capsys, fault):
     s, index = fake_engine.settings, fake_engine.settings.index_dir
     (s.docs_dir / "new.txt").write_text("A new article\n\nIt needs room on the disk.\n")
-    generation, before, replies = fake_engine.snapshot().generation, tree(index), answers(fake_engine)
+    generation, before, replies = fake_engine._snapshot().generation, tree(index), answers(fake_engine)
     reason = _inject(monkeypatch, fault, index)
     with pytest.raises(RagError) as exc:
         fake_engine.build()
@@ -593,9 +593,9 @@ def test_full_or_read_only_disk_fails_cleanly_and_the_old_index_serves(fake_engi
     assert "Traceback" not in err
     monkeypatch.undo()
     assert tree(index) == before and not list(index.glob(".tmp-*"))   # unchanged, no temporary bytes left
-    assert fake_engine.snapshot().generation == generation and answers(fake_engine) == replies
+    assert fake_engine._snapshot().generation == generation and answers(fake_engine) == replies
     fresh = Engine(s, embedder=FakeEmbedder())
-    assert fresh.snapshot().generation == generation and answers(fresh) == replies
+    assert fresh._snapshot().generation == generation and answers(fresh) == replies
     assert fake_engine.build().rebuilt     # the lock was released: the next build works
     figure(f"disk-fault-{fault}", f"{errors[0][:110]}…; CLI exit 1, one error line, no traceback; index files "
            "and answers unchanged; no temporary files; the next build works")

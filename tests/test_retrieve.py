@@ -54,7 +54,7 @@ def test_with_sentences_blends_only_when_asked():
 
 
 def test_best_sentence_is_each_rows_highest_sentence_cosine(fake_engine):
-    snap = fake_engine.snapshot()
+    snap = fake_engine._snapshot()
     q = snap.sentence_vectors[7]
     rows = np.array([0, 3, 1])
     want = [float((snap.sentences_of(r) @ q).max()) for r in rows.tolist()]
@@ -110,7 +110,7 @@ def test_rare_idf_is_the_idf_of_a_term_only_one_row_has():
 
 
 def test_rank_fuses_adaptively_when_asked(fake_engine):
-    snap = fake_engine.snapshot()
+    snap = fake_engine._snapshot()
     q = fake_engine.embedder().encode_queries(["island talks"])[0]
     tokens = snap.lexical.tokenize("island talks")
     low = R.rank(snap, q, tokens, "hybrid", 5, 100, "adaptive", weight=0.6, share=0.0, floor=1e9)

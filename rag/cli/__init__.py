@@ -3,12 +3,15 @@ commands, so `rag --help` is instant. Errors: one line on stderr; exit 2 for bad
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import textwrap
 
 from . import render
-from .cli_docs import COMMANDS as DOC_COMMANDS
+
+# Subcommand groups beside search/ask/cite/eval: each module has add_parsers(sub, common) and COMMANDS.
+GROUPS = ("documents",)
 
 
 def _common() -> argparse.ArgumentParser:
@@ -36,8 +39,8 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="rag", parents=[common], description="Ask questions of a document "
                                   "collection and get answers cited to the paragraph.")
     sub = top.add_subparsers(dest="command", required=True)
-    from .cli_docs import add_parsers
-    add_parsers(sub, common)
+    for group in GROUPS:
+        importlib.import_module(f"{__name__}.{group}").add_parsers(sub, common)
     p = sub.add_parser("search", parents=[common], help="ranked passages for a question")
     p.add_argument("question")
     _query(p)
@@ -63,10 +66,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from .schema import BadInput, RagError   # light: no numpy, no faiss
+    from ..schema import BadInput, RagError   # light: no numpy, no faiss
     try:
-        if args.command in DOC_COMMANDS:
-            return DOC_COMMANDS[args.command](args, _settings(args))
+        for group in GROUPS:
+            commands = importlib.import_module(f"{__name__}.{group}").COMMANDS
+            if args.command in commands:
+                return commands[args.command](args, _settings(args))
         return COMMANDS[args.command](args)
     except (BadInput, ValueError) as exc:
         return _fail(exc, 2)
@@ -84,32 +89,34 @@ def _fail(exc: Exception, code: int) -> int:
 
 
 def _settings(args):
-    from .config import Settings
+    from ..config import Settings
     return Settings.from_env(docs_dir=getattr(args, "docs", None), index_dir=getattr(args, "index", None),
                              model=getattr(args, "model", None), backend=getattr(args, "backend", None))
 
 
 def _engine(args):
-    from .engine import Engine
+    from ..engine import Engine
     engine = Engine.open(_settings(args), progress=render.Progress(sys.stderr))
     if engine.last_build is not None:     # the index was missing and has just been built
         print(render.report_text(engine.last_build), file=sys.stderr)
     return engine
 
 
-def _docs(engine, args) -> list[str] | None:
-    """Document ids chosen by --doc, --author, --since and --until (None: all documents)."""
-    from .filters import select
-    return select(engine.snapshot().documents, args.doc or (), args.author or (), args.since or "", args.until or "")
+def _where(args):
+    """The documents chosen by --doc, --author, --since and --until, as one filter."""
+    from ..schema import DocFilter
+    return DocFilter(tuple(args.doc or ()), tuple(args.author or ()), args.since or "", args.until or "")
+
+
+def _query_args(args) -> dict:
+    return {"k": args.k, "mode": args.mode, "where": _where(args)}
 
 
 def cmd_search(args) -> int:
     engine = _engine(args)
-    hits = engine.search(args.question, args.k, args.mode, _docs(engine, args))
+    hits = engine.search(args.question, **_query_args(args))
     if args.json:
-        labels = {d.doc_id: d.label for d in engine.snapshot().documents}
-        print(json.dumps({"question": args.question, "passages": [h.to_json(labels.get(h.passage.doc_id, ""))
-                                                                  for h in hits]}, ensure_ascii=False))
+        print(json.dumps({"question": args.question, "passages": [h.to_json() for h in hits]}, ensure_ascii=False))
     else:
         print(render.hits_text(hits) or "no passage matches")
     return 0
@@ -117,23 +124,22 @@ def cmd_search(args) -> int:
 
 def cmd_ask(args) -> int:
     engine = _engine(args)
-    args.docs = _docs(engine, args)
-    labels = {d.doc_id: d.label for d in engine.snapshot().documents}
+    engine.matching(_where(args))     # a filter that matches nothing fails before any question
     if args.batch:
         stream = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")
         with stream:
             for line in stream:
                 if line.strip():
-                    print(json.dumps(_ask_json(engine, line.strip(), args, labels), ensure_ascii=False), flush=True)
+                    print(json.dumps(_ask_json(engine, line.strip(), args), ensure_ascii=False), flush=True)
         return 0
     if args.question is None:
         return _interactive(engine, args)
-    ans = engine.ask(args.question, args.k, args.mode, args.docs, args.reader, None if args.json else _draft())
+    ans = engine.ask(args.question, **_query_args(args), reader=args.reader, on_text=None if args.json else _draft())
     if getattr(_draft, "shown", False):
         print(file=sys.stderr)
     if ans.notice:
         print(f"note: {ans.notice}", file=sys.stderr)
-    print(json.dumps(ans.to_json(labels), ensure_ascii=False) if args.json else render.answer_text(ans))
+    print(json.dumps(ans.to_json(), ensure_ascii=False) if args.json else render.answer_text(ans))
     return 0
 
 
@@ -148,16 +154,16 @@ def _draft():
     return show
 
 
-def _ask_json(engine, question, args, labels) -> dict:
-    from .schema import BadInput
+def _ask_json(engine, question, args) -> dict:
+    from ..schema import BadInput
     try:
-        return engine.ask(question, args.k, args.mode, args.docs, args.reader).to_json(labels)
+        return engine.ask(question, **_query_args(args), reader=args.reader).to_json()
     except BadInput as exc:
         return {"question": question, "error": str(exc)}
 
 
 def _interactive(engine, args) -> int:
-    from .schema import BadInput
+    from ..schema import BadInput
     print("Ask a question about the documents (empty line or Ctrl-D to quit).", file=sys.stderr)
     while True:
         try:
@@ -167,7 +173,7 @@ def _interactive(engine, args) -> int:
         if not q:
             return 0
         try:
-            print(render.answer_text(engine.ask(q, args.k, args.mode, args.docs, args.reader)) + "\n")
+            print(render.answer_text(engine.ask(q, **_query_args(args), reader=args.reader)) + "\n")
         except BadInput as exc:
             print(f"error: {exc}", file=sys.stderr)
 
@@ -180,9 +186,9 @@ def cmd_cite(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from . import evaluate
+    from .. import evaluate
     if args.beir:
-        from . import beir
+        from .. import beir
         r = beir.evaluate(_settings(args), args.beir, args.split, args.mode, args.cache, render.Progress(sys.stderr))
         print(json.dumps(r) if args.json else render.beir_text(r))
         return 0

@@ -5,7 +5,7 @@ import sys
 import textwrap
 import time
 
-from .schema import Answer, BuildReport, Hit, Lookup
+from ..schema import Answer, BuildReport, Hit, Lookup
 
 WIDTH = 100
 
@@ -68,13 +68,6 @@ def report_text(r: BuildReport) -> str:
     lines = ([f"note: {r.notice}"] if r.notice else []) + [f"{head} in {r.seconds:.1f} s"]
     lines += [f"skipped {f}: {why}" for f, why in r.skipped]
     return "\n".join(lines)
-
-
-def report_json(r: BuildReport) -> dict:
-    return {"documents": r.documents, "passages": r.passages, "new": list(r.new), "unchanged": list(r.unchanged),
-            "removed": list(r.removed), "skipped": [{"file": f, "reason": w} for f, w in r.skipped],
-            "seconds": round(r.seconds, 3), "generation": r.generation, "rebuilt": r.rebuilt,
-            "embedded": r.embedded, **({"notice": r.notice} if r.notice else {})}
 
 
 class Progress:
