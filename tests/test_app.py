@@ -364,3 +364,31 @@ def test_the_llm_reader_in_the_app_with_a_real_server(monkeypatch, real_index, f
         any("this is the extractive answer" in c for c in captions)
     struck = [m.value for m in at.markdown if m.value.startswith("~~")]
     assert all("not supported by the cited passage" in m for m in struck)   # rejected ones, apart and struck
+
+
+def test_a_shared_app_changes_documents_only_with_the_token(monkeypatch, tmp_path, real_index, fresh_cache):
+    """Shared on a network (server.address not local): no RAG_API_TOKEN, no changes; with one, the
+    user must type it before Rebuild and Remove work. On localhost (the default) nothing is asked."""
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    shutil.copytree(SEEDS, docs)
+    shutil.copytree(real_index, index)
+    local = start(monkeypatch, docs, index)
+    assert not local.sidebar.button[0].disabled and not local.sidebar.text_input
+    monkeypatch.setattr(st, "get_option", lambda key, _real=st.get_option:
+                        "0.0.0.0" if key == "server.address" else _real(key))
+    at = start(monkeypatch, docs, index)
+    assert_clean(at)
+    assert at.sidebar.button[0].disabled and not at.sidebar.text_input
+    assert any("changing documents is off" in plain(c.value) for c in at.sidebar.caption)
+    monkeypatch.setenv("RAG_API_TOKEN", "s3cret-token")
+    st.cache_resource.clear()
+    at = start(monkeypatch, docs, index)
+    assert at.sidebar.button[0].disabled
+    at.sidebar.text_input(key="token").set_value("wrong").run()
+    assert at.sidebar.button[0].disabled and any("wrong token" in plain(c.value) for c in at.sidebar.caption)
+    at.session_state["tab"] = "Browse documents"
+    at.sidebar.text_input(key="token").set_value("s3cret-token").run()
+    assert not at.sidebar.button[0].disabled
+    doc_id = at.selectbox(key="read_doc").value
+    assert not at.button(key=f"remove-{doc_id}").disabled
+    assert_clean(at)
