@@ -45,7 +45,7 @@ class Replay:
     def __init__(self, real, x: np.ndarray):
         self.x, self.calls, self.encoded = x, 0, 0
         self.name, self.dim, self.max_tokens, self.backend = real.name, real.dim, real.max_tokens, "replay"
-        self.counts_add_up, self.count_tokens = real.counts_add_up, real.count_tokens
+        self.counts_add_up, self.count_tokens, self.fingerprint = real.counts_add_up, real.count_tokens, ""
         self.count_tokens_batch, self.encode_queries = real.count_tokens_batch, real.encode_queries
 
     def encode_passages(self, texts, progress=None) -> np.ndarray:
@@ -76,10 +76,11 @@ def docs_folder(n: int) -> Path:
 
 
 def child(step: str, n: int) -> dict:
-    """One step in this process: the build through rag.build.build, with stage times and VmHWM."""
-    from rag import build, onnx_embed
+    """One step in this process: Engine.build, with stage times and VmHWM. The generation it publishes
+    is loaded at the end, as a user's build does ("load new"; not in the figures before 2026-11-29)."""
     from rag.config import Settings
-    from rag.snapshot import Snapshot
+    from rag.embed import onnx as onnx_embed
+    from rag.engine import Engine
     docs, index = docs_folder(n), D.CACHE / f"build-index-{n}"
     settings = Settings(docs_dir=docs, index_dir=index)
     emb = Replay(onnx_embed.try_load(next(P.ONNX.glob("*/export.json")).parent, settings.model),
@@ -95,13 +96,17 @@ def child(step: str, n: int) -> dict:
     starts: dict[str, float] = {}
     t0 = time.perf_counter()
 
-    def tick(stage: str, done: int, total: int) -> None:   # the write's steps apart (rag.generation.write)
+    def tick(stage: str, done: int, total: int) -> None:   # the write's steps apart (rag.store.generation.write)
         starts.setdefault(WRITE[done] if stage == "write" and done < len(WRITE) else stage, time.perf_counter() - t0)
-    previous = None if step == "scratch" else Snapshot.load(index, settings.model)
+    engine = Engine(settings, embedder=emb)
+    if step != "scratch":
+        engine.status()                        # loads the previous generation (timed apart)
     loaded = time.perf_counter() - t0
-    report = build.build(settings, lambda: emb, previous, rebuild=step == "scratch", progress=tick)
+    report = engine.build(rebuild=step == "scratch", progress=tick)
     wall = time.perf_counter() - t0
-    marks = [("load previous", 0.0), ("list and hash files", loaded), *sorted(starts.items(), key=lambda kv: kv[1])]
+    built = loaded + report.seconds             # then Engine.build loads the new generation
+    marks = [("load previous", 0.0), ("list and hash files", loaded), *sorted(starts.items(), key=lambda kv: kv[1]),
+             ("load new", built)]
     gen = index / report.generation
     return {"step": step, "passages": report.passages, "rebuilt": report.rebuilt, "embedded": emb.encoded,
             "wall_s": wall, "stages": {k: round(b - a, 2) for (k, a), (_, b) in zip(marks, marks[1:] + [("", wall)])},

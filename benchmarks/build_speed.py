@@ -39,7 +39,7 @@ from scale_data import real_index_dir  # noqa: E402
 from rag import beir as BE  # noqa: E402
 from rag.build import indexed_text  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.embed import onnx_dir_for  # noqa: E402
+from rag.embed.protocol import onnx_dir_for  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 
 CACHE = ROOT / ".cache" / "build_speed"
@@ -90,7 +90,8 @@ def raw_onnx(onnx_dir: Path, batch: int = 16):
 def raw_torch():
     """sentence-transformers as its docs use it: encode() (which sorts by length), default batch."""
     from sentence_transformers import SentenceTransformer
-    from rag.embed import resolve_model
+
+    from rag.embed.protocol import resolve_model
     model = SentenceTransformer(resolve_model(Settings().model)[0], device="cpu")
     return lambda texts: model.encode(texts, normalize_embeddings=True, convert_to_numpy=True,
                                       show_progress_bar=False)
@@ -109,10 +110,9 @@ def product_build(settings: Settings, emb) -> tuple[tuple[float, float], int, li
     engine = Engine(settings, embedder=emb)
     report = []
     seconds = timed(lambda: report.append(engine.build()))
-    snap = engine._snapshot()
-    docs = {d.doc_id: d for d in snap.documents}
-    texts = [indexed_text(p, settings.context, docs.get(p.doc_id)) for p in snap.passages]
-    return seconds, report[0].passages, texts, [s for p in snap.passages for s in p.sentence_texts()]
+    rows = [(d.document, p) for d in engine.documents() for p in engine.passages(d.document.doc_id)]
+    texts = [indexed_text(p, settings.context, doc) for doc, p in rows]
+    return seconds, report[0].passages, texts, [s for _, p in rows for s in p.sentence_texts()]
 
 
 def reindex(settings: Settings, repeats: int) -> float:
@@ -134,7 +134,7 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="also build all of SciFact from scratch")
     ap.add_argument("--reindex-full", action="store_true", help="time re-indexing the full build of --full")
     a = ap.parse_args()
-    from rag import onnx_embed
+    from rag.embed import onnx as onnx_embed
     onnx_dir = onnx_dir_for(real_index_dir(BEIR), Settings().model)
     emb = onnx_embed.try_load(onnx_dir, Settings().model)
     corpus = dict(list(BE.load(BEIR, "test")[0].items())[:a.docs])

@@ -20,9 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag import evaluate  # noqa: E402
-from rag import index as vindex  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.embed import onnx_dir_for  # noqa: E402
+from rag.embed.protocol import onnx_dir_for  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 
 COLD_FLOOR = """
@@ -50,9 +49,9 @@ def pct(xs: list[float], p: float) -> float:
 def warm(engine: Engine, questions: list[str], repeats: int) -> None:
     """Each question runs the floor and every (command, mode) back to back, so all of them see the
     same machine state; medians and ratios are taken over all questions x repeats."""
-    emb, snap = engine.embedder(), engine._snapshot()
-    print(f"encoder: {emb.backend}; {len(snap.passages)} passages; {len(questions)} questions x {repeats}")
-    runs = {"floor (encode + faiss)": lambda q: vindex.search(snap.vectors, emb.encode_queries([q])[0], 5)}
+    emb, status = engine.embedder(), engine.status()
+    print(f"encoder: {emb.backend}; {status.passages} passages; {len(questions)} questions x {repeats}")
+    runs = {"floor (encode + faiss)": lambda q: engine.floor(q, 5)}
     for mode in ("hybrid", "dense", "keyword"):
         runs[f"search {mode}"] = lambda q, m=mode: engine.search(q, mode=m)
         runs[f"ask {mode}"] = lambda q, m=mode: engine.ask(q, mode=m)
@@ -90,9 +89,10 @@ def run_cold(cmd: list[str], n: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(peaks)
 
 
-def floor_command(settings: Settings) -> list[str]:
-    """The cold floor as a command: a fresh Python running COLD_FLOOR on this index's export."""
-    gen = (settings.index_dir / "CURRENT").read_text().strip()
+def floor_command(settings: Settings, generation: str) -> list[str]:
+    """The cold floor as a command: a fresh Python running COLD_FLOOR on this index's export and the
+    vectors of its live generation (the baseline program reads them itself: no rag code)."""
+    gen = generation
     return [sys.executable, "-c", COLD_FLOOR.format(onnx=str(onnx_dir_for(settings.index_dir, settings.model)),
                                                     faiss=str(settings.index_dir / gen / "vectors.faiss"))]
 
@@ -102,8 +102,8 @@ def ask_command(settings: Settings) -> list[str]:
             "ask", "Who fled Japan?"]
 
 
-def cold(settings: Settings, n: int) -> None:
-    fw, fr = run_cold(floor_command(settings), n)
+def cold(settings: Settings, generation: str, n: int) -> None:
+    fw, fr = run_cold(floor_command(settings, generation), n)
     aw, ar = run_cold(ask_command(settings), n)
     hw, _ = run_cold([sys.executable, "-m", "rag", "--help"], n)
     print(f"cold floor process      {fw:6.2f} s  peak RSS {fr:6.0f} MB")
@@ -121,7 +121,7 @@ def main() -> None:
     engine = Engine.open(settings)
     questions = [q["question"] for q in evaluate.load_qa()]
     warm(engine, questions, args.repeats)
-    cold(settings, args.cold)
+    cold(settings, engine.status().generation, args.cold)
 
 
 if __name__ == "__main__":

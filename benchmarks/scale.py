@@ -7,7 +7,7 @@ index build time, load time and memory per passage.
     python benchmarks/scale.py --sweep              # exact vs HNSW, bm25s vs tantivy (the thresholds)
     python benchmarks/scale.py --quality            # SciFact with each keyword engine / vector index forced
 
-Each size is built in one process (written through rag.store into .cache/scale/index-N) and served
+Each size is built in one process (written through rag.store.publish into .cache/scale/index-N) and served
 by a fresh process, which loads it as the product does (checksums, faiss parse, keyword engine).
 Floors: vector = the raw faiss call on the same index; keyword = the raw engine call (tantivy top-k
 without exact rescoring, or bm25s scores + top-k); hybrid = both raw calls with the hybrid pool;
@@ -34,11 +34,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import scale_data as D  # noqa: E402
+
 from rag import index as vindex  # noqa: E402
 from rag import retrieve as R  # noqa: E402
-from rag import publish, store  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.lexical import Lexical  # noqa: E402
+from rag.store import layout, publish  # noqa: E402
 
 S = Settings()
 K1, B = S.bm25_k1, S.bm25_b          # the product's BM25 settings
@@ -118,7 +119,7 @@ def build(n: int, repeats: int, with_bm25s: bool) -> dict:
     vectors = vindex.build(x)
     out["build_vectors_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    lexical = Lexical.build(texts, K1, B, "en")
+    lexical = Lexical.build(texts, K1, B, stopwords="en")
     out["build_keyword_s"] = time.perf_counter() - t
     folder = D.CACHE / f"index-{n}"
     t = time.perf_counter()
@@ -141,7 +142,7 @@ def build(n: int, repeats: int, with_bm25s: bool) -> dict:
         del lexical
         gc.collect()
         t = time.perf_counter()
-        lexical = Lexical.build(texts, K1, B, "en", engine="bm25s")
+        lexical = Lexical.build(texts, K1, B, stopwords="en", engine="bm25s")
         out["bm25s_build_s"] = time.perf_counter() - t
         toks = [lexical.tokenize(q) for q in qt[:300]]
         out["bm25s_search"] = runs(lambda tk: lexical.top(tk, 10), toks, 1)
@@ -151,15 +152,15 @@ def build(n: int, repeats: int, with_bm25s: bool) -> dict:
 
 def load(n: int):
     """The product's load path for the size-n index: verified read, faiss parse, keyword engine."""
-    gen = store.current(D.CACHE / f"index-{n}")
-    manifest, files = store.read_verified(gen)
+    gen = layout.current(D.CACHE / f"index-{n}")
+    manifest, files = layout.read_verified(gen)
     vectors = vindex.from_bytes(files.pop("vectors.faiss"), int(manifest["dim"]), n)
     del files
     return vectors, Lexical.load(gen / "bm25", n, "en")
 
 
 def read_files(n: int) -> int:
-    gen = store.current(D.CACHE / f"index-{n}")
+    gen = layout.current(D.CACHE / f"index-{n}")
     return sum(len(p.read_bytes()) for p in gen.rglob("*") if p.is_file())
 
 
@@ -188,11 +189,11 @@ def serve(n: int, repeats: int) -> dict:
     out["recall@10"] = float(np.mean([len(set(g.tolist()) & set(e.tolist())) / 10 for g, e in zip(got, gt)]))
     out["vector"] = runs(lambda q: vindex.search(vectors, q, 10), qv, repeats)
     out["vector_floor"] = runs(lambda q: vectors.search(q[None], 10), qv, repeats)
-    out["keyword"] = runs(lambda tk: R.rank(st, None, tk, "keyword", 10, S.candidates), toks, repeats)
+    out["keyword"] = runs(lambda tk: R.rank(st, None, tk, mode="keyword", k=10, candidates=S.candidates), toks, repeats)
     out["keyword_floor"] = runs(raw_keyword(lexical, 10), toks, repeats)
     pairs = list(zip(qv, toks))
-    out["hybrid"] = runs(lambda p: R.rank(st, p[0], p[1], "hybrid", 10, S.candidates, S.fusion, S.rrf_k,
-                                          S.dense_weight), pairs, repeats)
+    out["hybrid"] = runs(lambda p: R.rank(st, p[0], p[1], mode="hybrid", k=10, candidates=S.candidates,
+                                          fusion=S.fusion, rrf_k=S.rrf_k, weight=S.dense_weight), pairs, repeats)
     raw = raw_keyword(lexical, S.candidates)
     out["hybrid_floor"] = runs(lambda p: (vectors.search(p[0][None], S.candidates), raw(p[1])), pairs, repeats)
     gc.collect()

@@ -43,20 +43,19 @@ def real_index_dir(beir: Path) -> Path:
 def collect_real(beir: Path) -> None:
     """Real passage vectors + texts (SciFact, seeds) and encoded SciFact queries -> real.npz."""
     from rag import beir as B
-    from rag import index as vindex
     from rag.build import indexed_text
     from rag.config import Settings
     from rag.engine import Engine
     settings = Settings(index_dir=real_index_dir(beir), docs_dir=CACHE / "unused")
     engine = Engine(settings)
-    snap, emb = engine._snapshot(), engine.embedder()
+    emb = engine.embedder()
     seeds = Engine(Settings(docs_dir=ROOT / "seeds", index_dir=CACHE / "seed-index"), embedder=emb)
     seeds.build()
     texts, vecs = [], []
-    for s in (snap, seeds._snapshot()):
-        docs = {d.doc_id: d for d in s.documents}
-        texts += [indexed_text(p, s.manifest["context"], docs.get(p.doc_id)) for p in s.passages]
-        vecs.append(vindex.vectors(s.vectors))
+    for e in (engine, seeds):
+        texts += [indexed_text(p, e.settings.context, d.document)
+                  for d in e.documents() for p in e.passages(d.document.doc_id)]
+        vecs.append(e.passage_vectors())
     _, queries, _ = B.load(beir, "test")
     test = set(B.load(beir, "test")[2])
     qids = sorted(queries, key=lambda q: (q not in test, int(q) if q.isdigit() else q))

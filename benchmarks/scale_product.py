@@ -30,8 +30,7 @@ import scale_data as D  # noqa: E402
 import scale_product_data as P  # noqa: E402
 from scale import SIZES  # noqa: E402
 
-from rag import index as vindex  # noqa: E402
-from rag import store  # noqa: E402
+from rag.store import layout  # noqa: E402
 
 S = P.S
 
@@ -68,21 +67,22 @@ def interleaved(fns: dict, items: list, repeats: int) -> dict:
 def serve(n: int, queries: int, repeats: int) -> dict:
     """Open the size-n index with Engine in this (fresh) process; time the load, searches and asks
     against the floor (encode the question + one faiss search, as benchmarks/latency.py)."""
-    from rag.embed import load_embedder
+    from rag.embed.onnx import try_load
     from rag.engine import Engine
-    emb = load_embedder(S.model, "onnx", next(P.ONNX.glob("*/export.json")).parent)
+    emb = try_load(next(P.ONNX.glob("*/export.json")).parent, S.model)
+    assert emb is not None, f"no usable ONNX export of {S.model} under {P.ONNX}"
     questions = np.load(D.CACHE / "real.npz")["query_texts"].tolist()[:queries]
     emb.encode_queries(questions[:1])
-    folder = store.current(P.folder(n))
+    folder = layout.current(P.folder(n))
     read_s(folder)                                   # the first read warms the page cache
     disk = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
     out = {"passages": n, "read_s": read_s(folder), "rss_base_mb": status_mb("VmRSS"), "disk_mb": disk,
            "sentence_share": S.sentence_share}
     engine = Engine(S.with_(index_dir=folder.parent, docs_dir=D.CACHE / "unused"), embedder=emb)
     t = time.perf_counter()
-    snap = engine._snapshot()
+    engine.status()                                  # loads the generation
     out.update(load_s=time.perf_counter() - t, rss_load_mb=status_mb("VmRSS"), peak_load_mb=status_mb("VmHWM"))
-    out.update(interleaved({"floor": lambda q: vindex.search(snap.vectors, emb.encode_queries([q])[0], S.k),
+    out.update(interleaved({"floor": lambda q: engine.floor(q, S.k),
                             "search": engine.search, "ask": engine.ask}, questions, repeats))
     t = time.perf_counter()
     found = [len(engine.cite(f"Doc {i}, ¶{i + 3}").found) for i in range(min(20, n // P.PER_DOC))]

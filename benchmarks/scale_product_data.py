@@ -1,6 +1,6 @@
 """The product index of benchmarks/scale_product.py: n passages written in the format rag/build.py
 writes (documents.json, passages.jsonl + rows.npy, vectors.faiss, sentences.npy, bm25/, manifest)
-through rag.publish.Writer, into .cache/scale/product-N/.
+through rag.store.publish.Writer, into .cache/scale/product-N/.
 
 Passages: the texts of scale_data.documents (real SciFact passages, then ~80-word synthetic ones, cut
 into sentences of ~20 words), 1,000 per document. Vectors: .cache/scale/vectors.npy through
@@ -20,15 +20,14 @@ from pathlib import Path
 import numpy as np
 import scale_data as D
 
-from rag import generation
 from rag import index as vindex
-from rag import passages as passage_table
-from rag import publish, store
 from rag import text as T
 from rag.config import Settings
+from rag.ingest import INGEST_VERSION
 from rag.lexical import Lexical
 from rag.schema import Document, Passage
-from rag.snapshot import INGEST_VERSION
+from rag.store import generation, layout, publish
+from rag.store import passages as passage_table
 
 S = Settings()
 PER_DOC, SENTENCE_WORDS = 1000, 20
@@ -72,7 +71,7 @@ def write_sentences(w: publish.Writer, x: np.ndarray, counts: np.ndarray) -> int
             rows = owner[a:a + 250_000]
             v = x[rows] + NOISE * rng.standard_normal((len(rows), x.shape[1]), dtype=np.float32)
             yield v / np.linalg.norm(v, axis=1, keepdims=True)
-    return generation.write_npy(w, "sentences.npy", blocks(), len(owner), x.shape[1])
+    return generation.write_npy(w, "sentences.npy", blocks(), rows=len(owner), dim=x.shape[1])
 
 
 def build(n: int) -> dict:
@@ -81,7 +80,7 @@ def build(n: int) -> dict:
     docs, passages = corpus(n)
     x = np.load(D.CACHE / "vectors.npy", mmap_mode="r")[:n]
     cached = D.CACHE / f"index-{n}"
-    cached = store.current(cached) if (cached / "CURRENT").exists() else None
+    cached = layout.current(cached) if (cached / "CURRENT").exists() else None
     with publish.Writer(folder(n)) as w:
         w.write("documents.json", json.dumps([d.to_json() for d in docs], ensure_ascii=False).encode("utf-8"))
         passage_table.write(w, passages, docs)
@@ -96,7 +95,7 @@ def build(n: int) -> dict:
             w.add_file("vectors.faiss")
         else:
             w.write("vectors.faiss", vindex.to_bytes(vindex.build(np.ascontiguousarray(x))))
-            Lexical.build([p.text for p in passages], S.bm25_k1, S.bm25_b, S.stopwords).save(w.tmp / "bm25")
+            Lexical.build([p.text for p in passages], S.bm25_k1, S.bm25_b, stopwords=S.stopwords).save(w.tmp / "bm25")
         w.add_folder("bm25")   # scale.py builds with the same Settings().bm25_k1 and bm25_b
         total = write_sentences(w, x, np.array([len(p.sentences) for p in passages]))
         export = json.loads(next(ONNX.glob("*/export.json")).read_text())

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -46,7 +46,7 @@ def thresholds(sizes: list[int], repeats: int) -> None:
         recall = np.mean([len(set(vindex.search(hnsw, q, 10)[1].tolist()) & set(g.tolist())) / 10
                           for q, g in zip(qv, gt)])
         texts = D.documents(n)
-        lex = {e: Lexical.build(texts, K1, B, "en", engine=e) for e in ("bm25s", "tantivy")}
+        lex = {e: Lexical.build(texts, K1, B, stopwords="en", engine=e) for e in ("bm25s", "tantivy")}
         toks = [lex["bm25s"].tokenize(q) for q in qt]
         kw = {e: runs(lambda tk: lx.top(tk, 10), toks, repeats) for e, lx in lex.items()}
         print(f"| {n:,} | {exact['p50']:.2f} ms | {approx['p50']:.3f} ms | {recall:.4f} | {built:.1f} s "
@@ -58,42 +58,48 @@ def overlap(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 
 
 def quality(beir: Path) -> None:
+    """SciFact test through Engine.search (the index as built: exact + bm25s), and through
+    rag.retrieve.rank with the same settings over the same passages re-indexed by tantivy, and by
+    tantivy + HNSW, both forced (the variants are built here from the engine's public passages and
+    vectors; answer vectors are off, so no sentence share enters either path)."""
     from rag import beir as BE
+    from rag import retrieve as R
     from rag.build import indexed_text
     from rag.config import Settings
     from rag.engine import Engine
     corpus, queries_, qrels = BE.load(beir, "test")
     engine = Engine(Settings(index_dir=D.real_index_dir(beir), docs_dir=D.CACHE / "unused", answer_vectors=False))
-    snap = engine._snapshot()
-    docs = {d.doc_id: d for d in snap.documents}
-    texts = [indexed_text(p, snap.manifest["context"], docs.get(p.doc_id)) for p in snap.passages]
-    bm = snap.manifest["bm25"]
-    variants = {
-        "as built (exact, bm25s)": snap,
-        "tantivy keyword engine": replace(snap, lexical=Lexical.build(texts, bm["k1"], bm["b"], bm["stopwords"],
-                                                                      engine="tantivy")),
-        "tantivy + HNSW": replace(snap, lexical=None, vectors=vindex.build(vindex.vectors(snap.vectors), 1)),
-    }
-    variants["tantivy + HNSW"] = replace(variants["tantivy + HNSW"],
-                                         lexical=variants["tantivy keyword engine"].lexical)
-    tops = {}
+    s = engine.settings
+    rows = [(d.document, p) for d in engine.documents() for p in engine.passages(d.document.doc_id)]
+    texts = [indexed_text(p, s.context, doc) for doc, p in rows]
+    doc_of = np.array([p.doc_id for _, p in rows])
+    vectors = engine.passage_vectors()
+    bm25s = Lexical.build(texts, s.bm25_k1, s.bm25_b, stopwords=s.stopwords, engine="bm25s")   # as built
+    tantivy = Lexical.build(texts, s.bm25_k1, s.bm25_b, stopwords=s.stopwords, engine="tantivy")
+    no_sentences = lambda rows, qvec: None  # noqa: E731
+    stores = {"tantivy keyword engine": SimpleNamespace(vectors=vindex.build(vectors), lexical=tantivy,
+                                                         best_sentence=no_sentences),
+              "tantivy + HNSW": SimpleNamespace(vectors=vindex.build(vectors, 1), lexical=tantivy,
+                                                best_sentence=no_sentences)}
+
+    def search(name: str, question: str, mode: str) -> list[int]:
+        if name not in stores:
+            return [h.row for h in engine.search(question, k=200, mode=mode)]
+        st, q = stores[name], engine.check_question(question)[0]
+        qvec = engine.embedder().encode_queries([q])[0] if mode != "keyword" else None
+        return R.rank(st, qvec, st.lexical.tokenize(q), mode=mode, k=200, candidates=s.candidates, fusion=s.fusion,
+                      rrf_k=s.rrf_k, weight=s.dense_weight, share=s.sentence_share, floor=s.keyword_floor).rows.tolist()
+
     print("| index | mode | nDCG@10 | Recall@10 | Recall@100 | MRR@10 |")
     print("|---|---|---|---|---|---|")
-    for name, variant in variants.items():
-        engine._snap = variant        # the same engine and passages, another index
+    for name in ("as built (exact, bm25s)", *stores):
         for mode in ("keyword", "hybrid"):
-            run = {}
-            for qid in qrels:
-                hits = engine.search(queries_[qid], k=200, mode=mode)
-                run[qid] = list(dict.fromkeys(h.passage.doc_id for h in hits))[:100]
+            run = {qid: list(dict.fromkeys(doc_of[search(name, queries_[qid], mode)].tolist()))[:100] for qid in qrels}
             m = BE.metrics(run, qrels)
             print(f"| {name} | {mode} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['recall@100']:.4f} "
                   f"| {m['mrr@10']:.4f} |", flush=True)
-        lx = variant.lexical
-        tops[name] = [lx.top(lx.tokenize(queries_[q]), 100)[0] for q in queries_]
-    base = tops["as built (exact, bm25s)"]
-    print(f"keyword top-100 rows shared with bm25s, all {len(queries_)} SciFact queries: "
-          f"{overlap(tops['tantivy keyword engine'], base):.4f}")
+    base, other = ([lx.top(lx.tokenize(queries_[q]), 100)[0] for q in queries_] for lx in (bm25s, tantivy))
+    print(f"keyword top-100 rows shared with bm25s, all {len(queries_)} SciFact queries: {overlap(other, base):.4f}")
 
 
 def main() -> None:

@@ -116,7 +116,7 @@ def read_and_cut(texts: list[str], emb, repeats: int) -> tuple[float, float]:
         T.split_sentences = split_sentences if order == "new" else previous_split
         t0 = time.perf_counter()
         for i, d in enumerate(docs):
-            ingest.parse(f"d{i}.txt", d, emb.count_tokens, emb.max_tokens, counts=emb.count_tokens_batch,
+            ingest.parse(f"d{i}.txt", d, count=emb.count_tokens, limit=emb.max_tokens, counts=emb.count_tokens_batch,
                          adds_up=emb.counts_add_up)
         times[order].append(time.perf_counter() - t0)
     T.split_sentences = split_sentences
@@ -141,8 +141,8 @@ def main() -> None:
         rate = per_second(split, sample, a.repeats if sample is texts else 1)
         print(f"| {name} | {passed}/{len(rules)} | {', '.join(map(str, failed)) or '—'} | {rate:,.0f} |")
     from rag.config import DEFAULT_MODEL
-    from rag.embed import onnx_dir_for
-    from rag.onnx_embed import try_load
+    from rag.embed.onnx import try_load
+    from rag.embed.protocol import onnx_dir_for
     emb = try_load(onnx_dir_for(a.index, DEFAULT_MODEL), DEFAULT_MODEL)
     if emb is None:
         sys.exit(f"no ONNX export under {a.index}/onnx: run `rag index` first")

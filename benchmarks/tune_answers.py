@@ -24,15 +24,7 @@ from rag.text import clean  # noqa: E402
 def main() -> None:
     index = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/tmp/tune-answers")
     eng = Engine.open(Settings(index_dir=index))
-    snap = eng._snapshot()
-    tok = snap.lexical.tokenize
-    cases = []
-    for item in evaluate.load_qa():
-        q, _ = eng.check_question(item["question"])
-        hits, qvec, qtokens = eng._search(snap, q, 10, None, None, answers_only=True)
-        unknown = A.salient_unknown(q, snap.lexical.vocabulary(), tok)
-        cases.append((item, q, hits, qvec, qtokens, unknown))
-    sv = lambda h: snap.sentences_of(h.row)  # noqa: E731
+    cases = [(item, eng.retrieve(item["question"], k=10)) for item in evaluate.load_qa()]   # retrieved once
     rows = []
     grid = itertools.product([0.6, 0.65, 0.7], [0.1, 0.2], [0.1, 0.2], [0.15], [2, 3], [0.2, 0.3, 0.4],
                              [0.0, 0.1, 0.15], [0.1, 0.2], [0.06, 0.1, 0.2])
@@ -41,8 +33,8 @@ def main() -> None:
                            type_penalty=tp, type_bonus=tb, passage_weight=pw, other_passage_margin=om)
         ans_ok = fact = abst = n_ans = n_un = sents = 0
         bad = []
-        for item, q, hits, qvec, qtokens, unknown in cases:
-            a = A.compose(q, qvec, qtokens, hits, sentence_vectors=sv, tokenize=tok, params=p, unknown=unknown)
+        for item, retrieval in cases:
+            a = eng.compose(retrieval, p)
             if item["answerable"]:
                 n_ans += 1
                 ans_ok += a.supported

@@ -33,25 +33,24 @@ from rag import beir, evaluate, retrieve  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 from rag.ingest import doc_id_for  # noqa: E402
-from tune_scifact import SCIFACT, candidates  # noqa: E402
+from tune_scifact import SCIFACT, passage_rows  # noqa: E402
 
 BUCKETS = (0, 1, 1.5, 2, 2.5, 3, 4, 6, np.inf)
 
 
-def fused(c, lex, floor: float, mode: str = "hybrid", s: Settings = Settings()) -> np.ndarray:
-    union, dense, lx, _, _, ceiling, best = c
-    dense = retrieve.with_sentences(dense, best, s.sentence_share)
+def fused(c: retrieve.Candidates, floor: float, mode: str = "hybrid", s: Settings = Settings()) -> np.ndarray:
+    dense = retrieve.with_sentences(c.dense, c.best_sentence, s.sentence_share)
     if mode == "dense":
         return dense
     if mode == "keyword":
-        return np.where(lx > 0, lx, -1.0)        # keyword mode returns only rows sharing a term
-    return retrieve.adaptive(dense, lx, s.dense_weight, ceiling, lex.rare_idf(), floor)
+        return np.where(c.lexical > 0, c.lexical, -1.0)        # keyword mode returns only rows sharing a term
+    return retrieve.adaptive(dense, c.lexical, s.dense_weight, c.ceiling, c.rare_idf, floor)
 
 
-def ndcg(cands, qids, qrels, doc_of, lex, floor, mode="hybrid", per_query=False):
+def ndcg(cands, qids, qrels, doc_of, floor, mode="hybrid", per_query=False):
     run = {}
     for q, c in zip(qids, cands):
-        order = c[0][np.lexsort((c[0], -fused(c, lex, floor, mode)))]
+        order = c.rows[np.lexsort((c.rows, -fused(c, floor, mode)))]
         run[q] = list(dict.fromkeys(doc_of[order].tolist()))[:100]
     if per_query:
         return {q: beir.metrics({q: run[q]}, {q: qrels[q]})["ndcg@10"] for q in qids}
@@ -85,10 +84,10 @@ def beir_set(folder: Path, split: str, floors: list[float], diagnostics: bool) -
     beir.evaluate(base, folder, split, "keyword", depth=10)   # builds or reuses the cached index
     cache = next((ROOT / ".cache").glob(f"beir-{folder.name}-*"))
     eng = Engine(replace(base, docs_dir=cache / "docs", index_dir=next(cache.glob("index-*"))))
-    snap, lex = eng._snapshot(), eng._snapshot().lexical
+    rows = passage_rows(eng)
     corpus, queries, qrels = beir.load(folder, split)
     back = {doc_id_for(beir.file_name(d)): d for d in corpus}       # scored with the corpus's own ids
-    doc_of = np.array([back.get(p.doc_id, p.doc_id) for p in snap.passages])
+    doc_of = np.array([back.get(p.doc_id, p.doc_id) for _, p in rows])
     queries = {q: eng.check_question(text)[0] for q, text in queries.items()}   # as Engine.search sees them
     sets = {f"{folder.name} {split}": queries}
     if diagnostics:
@@ -102,25 +101,26 @@ def beir_set(folder: Path, split: str, floors: list[float], diagnostics: bool) -
     for name, qs in sets.items():
         qids = [q for q in qrels if q in qs]
         vecs = eng.embedder().encode_queries([qs[q] for q in qids])
-        cands = [candidates(snap, lex, vecs[i], qs[q], 200) for i, q in enumerate(qids)]
+        cands = [eng.candidates(qs[q], pool=200, qvec=vecs[i]) for i, q in enumerate(qids)]
         got = {q: qrels[q] for q in qids}
-        d, k = (ndcg(cands, qids, got, doc_of, lex, 0, m) for m in ("dense", "keyword"))
-        grid = " ".join(f"{ndcg(cands, qids, got, doc_of, lex, f):.4f}" for f in floors)
+        d, k = (ndcg(cands, qids, got, doc_of, 0, m) for m in ("dense", "keyword"))
+        grid = " ".join(f"{ndcg(cands, qids, got, doc_of, f):.4f}" for f in floors)
         print(f"{name:24} {len(qids):5}   {d:.4f}  {k:.4f}  |                   {grid}", flush=True)
         if name == f"{folder.name} {split}":
-            buckets(cands, qids, got, doc_of, lex, base, retrieve.KEYWORD_FLOOR)
+            buckets(cands, qids, got, doc_of, base, retrieve.KEYWORD_FLOOR)
 
 
-def buckets(cands, qids, qrels, doc_of, lex, s: Settings, floor: float) -> None:
+def buckets(cands, qids, qrels, doc_of, s: Settings, floor: float) -> None:
     """How the keyword weight moves with a question's information, at the default floor."""
-    units = np.array([c[5] / lex.rare_idf() for c in cands])
-    old, new = (ndcg(cands, qids, qrels, doc_of, lex, f, per_query=True) for f in (0.0, floor))
+    rare_idf = cands[0].rare_idf
+    units = np.array([c.ceiling / rare_idf for c in cands])
+    old, new = (ndcg(cands, qids, qrels, doc_of, f, per_query=True) for f in (0.0, floor))
     print(f"\ninformation (units) | keyword share | weights dense:keyword | queries | bounded | adaptive"
           f"   (floor {floor})")
     for lo, hi in zip(BUCKETS[:-1], BUCKETS[1:]):
         sel = [q for q, u in zip(qids, units) if lo <= u < hi]
         if sel:
-            share = [retrieve.keyword_share(u * lex.rare_idf(), lex.rare_idf(), floor) for u in units if lo <= u < hi]
+            share = [retrieve.keyword_share(u * rare_idf, rare_idf, floor) for u in units if lo <= u < hi]
             kw = (1 - s.dense_weight) * np.mean(share)
             print(f"{lo:>4}-{hi:<4}             {np.mean(share):.2f}           {s.dense_weight:.2f}:{kw:.2f}"
                   f"          {len(sel) / len(qids):6.1%}   {np.mean([old[q] for q in sel]):.4f}  "
@@ -131,20 +131,18 @@ def buckets(cands, qids, qrels, doc_of, lex, s: Settings, floor: float) -> None:
 def dev(floors: list[float]) -> None:
     """Retrieval figures on the seed dev set per floor, through the same candidates as `rag eval`."""
     eng = Engine(Settings.from_env())
-    snap = eng._snapshot()
+    passages = [p for _, p in passage_rows(eng)]
+    by_id = {p.id: row for row, p in enumerate(passages)}
     qa = [q for q in evaluate.load_qa() if q["answerable"]]
-    allowed = set(snap.answer_rows.tolist())
-    cands, gold = [], []
-    for item in qa:
-        c = candidates(snap, snap.lexical, eng.embedder().encode_queries([item["question"]])[0], item["question"], 100)
-        cands.append(c)
-        gold.append({snap.by_id[g] for g in evaluate.gold_ids(item, snap.passages)})
-    units = [c[5] / snap.lexical.rare_idf() for c in cands]
+    allowed = {row for row, p in enumerate(passages) if not p.boilerplate}
+    cands = [eng.candidates(item["question"], pool=100) for item in qa]
+    gold = [{by_id[g] for g in evaluate.gold_ids(item, passages)} for item in qa]
+    units = [c.ceiling / c.rare_idf for c in cands]
     print(f"seed dev: {len(qa)} answerable questions; information {min(units):.2f}-{max(units):.2f} units")
     for f in floors:
         ranks = []
         for c, g in zip(cands, gold):
-            order = [r for r in c[0][np.lexsort((c[0], -fused(c, snap.lexical, f)))].tolist() if r in allowed]
+            order = [r for r in c.rows[np.lexsort((c.rows, -fused(c, f)))].tolist() if r in allowed]
             ranks.append(next((i + 1 for i, r in enumerate(order) if r in g), None))
         at = [np.mean([evaluate.recall_at(r, n) for r in ranks]) for n in (1, 3, 5)]
         print(f"floor {f:<4} R@1 {at[0]:.3f}  R@3 {at[1]:.3f}  R@5 {at[2]:.3f}"

@@ -21,37 +21,29 @@ sys.path.insert(0, str(ROOT))
 
 from rag import beir, retrieve  # noqa: E402
 from rag import build as B  # noqa: E402
-from rag import index as vindex  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 from rag.lexical import Lexical  # noqa: E402
+from rag.schema import Document, Passage  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "bench" / "scifact"
 FUSIONS = [("rrf", 60)] + [("convex", w) for w in (0.5, 0.6, 0.7)] + \
           [("bounded", w) for w in (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)]
 
 
-def candidates(snap, lex: Lexical, qvec: np.ndarray, question: str, pool: int):
-    """(union rows, cosine, BM25, dense rows, keyword rows, BM25 ceiling, best sentence cosine) for
-    one question, as rank() sees them."""
-    tokens = lex.tokenize(question)
-    d_scores, d_rows = vindex.search(snap.vectors, qvec, pool)
-    l_rows, _ = lex.top(tokens, pool)
-    union = np.union1d(d_rows, l_rows)
-    dense = vindex.take(snap.vectors, union) @ qvec
-    return (union, dense, lex.score_rows(tokens, union), d_rows, l_rows, lex.ceiling(tokens),
-            snap.best_sentence(union, qvec))
+def passage_rows(eng: Engine) -> list[tuple[Document, Passage]]:
+    """Every passage with its document, in row order (the order Engine.candidates' rows index)."""
+    return [(d.document, p) for d in eng.documents() for p in eng.passages(d.document.doc_id)]
 
 
-def fuse(fusion: str, param: float, c, share: float = 0.0) -> np.ndarray:
-    union, dense, lx, d_rows, l_rows, ceiling, best = c
-    dense = retrieve.with_sentences(dense, best, share)
+def fuse(fusion: str, param: float, c: retrieve.Candidates, share: float = 0.0) -> np.ndarray:
+    dense = retrieve.with_sentences(c.dense, c.best_sentence, share)
     if fusion == "rrf":
-        m = retrieve.rrf([d_rows, l_rows], int(param))
-        return np.array([m[r] for r in union.tolist()])
+        m = retrieve.rrf([c.dense_rows, c.keyword_rows], int(param))
+        return np.array([m[r] for r in c.rows.tolist()])
     if fusion == "convex":
-        return retrieve.convex(dense, lx, param)
-    return retrieve.bounded(dense, lx, param, ceiling)
+        return retrieve.convex(dense, c.lexical, param)
+    return retrieve.bounded(dense, c.lexical, param, c.ceiling)
 
 
 def main() -> None:
@@ -65,25 +57,24 @@ def main() -> None:
     beir.evaluate(base, SCIFACT, args.split, "keyword", depth=10)   # makes sure the cached index exists
     cache = next((ROOT / ".cache").glob("beir-scifact-*"))
     eng = Engine(replace(base, docs_dir=cache / "docs", index_dir=next(cache.glob("index-*"))))
-    snap = eng._snapshot()
+    rows = passage_rows(eng)
     _, queries, qrels = beir.load(SCIFACT, args.split)
     qids = list(qrels)
     qvecs = eng.embedder().encode_queries([queries[q] for q in qids])
-    doc_of = np.array([p.doc_id for p in snap.passages])
-    by_doc = {d.doc_id: d for d in snap.documents}
-    texts = [B.indexed_text(p, base.context, by_doc[p.doc_id]) for p in snap.passages]
+    doc_of = np.array([p.doc_id for _, p in rows])
+    texts = [B.indexed_text(p, base.context, d) for d, p in rows]
     print(f"{args.split}: {len(qids)} queries, {args.pool} candidates per retriever\n"
           "k1   b     share fusion  param  nDCG@10  R@100")
     for pair in args.bm25:
         k1, b = (float(x) for x in pair.split(","))
-        lex = snap.lexical if (k1, b) == (base.bm25_k1, base.bm25_b) else Lexical.build(texts, k1, b, base.stopwords)
-        cands = [candidates(snap, lex, qvecs[i], queries[q], args.pool) for i, q in enumerate(qids)]
+        lex = None if (k1, b) == (base.bm25_k1, base.bm25_b) else Lexical.build(texts, k1, b, stopwords=base.stopwords)
+        cands = [eng.candidates(queries[q], pool=args.pool, qvec=qvecs[i], lexical=lex) for i, q in enumerate(qids)]
         for share in (float(x) for x in args.shares.split(",")):
             for fusion, param in FUSIONS:
                 run = {}
                 for q, c in zip(qids, cands):
                     fused = fuse(fusion, param, c, share)
-                    order = c[0][np.lexsort((c[0], -fused))]
+                    order = c.rows[np.lexsort((c.rows, -fused))]
                     run[q] = list(dict.fromkeys(doc_of[order].tolist()))[:100]
                 m = beir.metrics(run, qrels)
                 print(f"{k1:<4} {b:<5} {share:<5} {fusion:7} {param:<6} {m['ndcg@10']:.4f}   {m['recall@100']:.4f}",

@@ -49,7 +49,7 @@ class Case:
 def cases(engine: Engine, path: Path = SET) -> list[Case]:
     """Every item of the set, its passages found by quote and its vectors encoded (one batch)."""
     items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    snap, docs = engine._snapshot(), {}
+    docs: dict[str, list[Passage]] = {}
 
     def find(ref: dict) -> Passage:
         if ref["doc"] not in docs:
@@ -65,7 +65,8 @@ def cases(engine: Engine, path: Path = SET) -> list[Case]:
         cited = [find(r) for r in it["cites"]]
         givens.append((tuple(dict.fromkeys(cited + [find(r) for r in it["gold"]])), cited))
     every = list(dict.fromkeys(p for given, _ in givens for p in given))
-    table = dict(zip(every, S.units(every, encode, [snap.sentences_of(snap.by_id[p.id]) for p in every])))
+    sentence_vectors = [engine.embedder().encode_passages(p.sentence_texts()) for p in every]   # as the index holds them
+    table = dict(zip(every, S.units(every, encode, sentence_vectors)))
     return [Case(it, Claim(it["sentence"], tuple(given.index(p) + 1 for p in cited)), given, vec,
                  tuple(table[p] for p in given)) for it, vec, (given, cited) in zip(items, vecs, givens)]
 

@@ -63,7 +63,7 @@ def score_sentences(qvec: np.ndarray, qtokens: list[str], sent_vecs: np.ndarray,
     return cos + overlap_weight * share
 
 
-def compose(question: str, qvec: np.ndarray, qtokens: list[str], hits: list[Hit], *,
+def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[str],
             sentence_vectors: Callable[[Hit], np.ndarray], tokenize: Callable[[str], list[str]],
             params: AnswerParams, unknown: list[str] = (), mode: str = "hybrid", notice: str = "") -> Answer:
     """Choose up to `max_sentences` sentences from the top hits, each cited to its passage; a sentence

@@ -10,11 +10,12 @@ from typing import Callable
 import numpy as np
 
 from . import index as vindex
-from . import generation, ingest, library, publish, readers
+from . import ingest, library, readers
 from .config import Settings
-from .generation import indexed_text
 from .schema import BadInput, BuildReport, Document, Passage
-from .snapshot import Snapshot
+from .store import generation, publish
+from .store.generation import indexed_text
+from .store.snapshot import Snapshot
 
 Progress = Callable[[str, int, int], None]   # (stage, done, total)
 # Sentences per encoder call when building: their vectors (4 per passage, 6 GB at a million
@@ -32,7 +33,7 @@ def document_files(docs_dir: Path) -> list[Path]:
                   key=lambda p: p.name)
 
 
-def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None = None,
+def build(settings: Settings, get_embedder: Callable, *, previous: Snapshot | None = None,
           rebuild: bool = False, progress: Progress | None = None) -> BuildReport:
     """Ingest, embed what changed (in one batched pass), and publish atomically."""
     t0 = time.perf_counter()
@@ -84,7 +85,7 @@ def build(settings: Settings, get_embedder: Callable, previous: Snapshot | None 
             slots[i] = _reuse(old, slots[i])
             if k % 200 == 0 or k == len(reused) - 1:
                 tick("reuse", k + 1, len(reused))
-        name = generation.write(writer, settings, slots, dim, tick)
+        name = generation.write(writer, settings, slots, dim=dim, tick=tick)
     return BuildReport(len(docs), sum(len(s.passages) for s in slots), tuple(new), tuple(unchanged), tuple(removed),
                        tuple(skipped), time.perf_counter() - t0, name, rebuilt=True, embedded=embedded, notice=stale)
 
@@ -99,9 +100,10 @@ def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick,
     for i, (slot, path, data, doc_id, sha, original) in enumerate(fresh):
         try:
             got = readers.read(path.name, data, settings.max_pages, settings.parse_seconds)
-            doc, passages = ingest.parse(path.name, got.text, emb.count_tokens, emb.max_tokens, doc_id, sha,
-                                         room, got, original, getattr(emb, "count_tokens_batch", None),
-                                         getattr(emb, "counts_add_up", False))
+            doc, passages = ingest.parse(path.name, got.text, count=emb.count_tokens, limit=emb.max_tokens,
+                                         doc_id=doc_id, sha=sha, title_room=room, extracted=got,
+                                         original=original, counts=emb.count_tokens_batch,
+                                         adds_up=emb.counts_add_up)
         except ingest.UnsupportedDocument as exc:
             skipped.append((path.name, str(exc)))
             continue

@@ -1,15 +1,13 @@
-"""The library's front door: Engine wires the stages (build, load, search, ask, cite).
+"""The library's front door: Engine wires the stages (build, load, search, ask, cite) and is the whole
+public API of the library; the app, the CLI, the servers and the benchmarks use nothing else.
 
 One Engine is shared by every CLI call or Streamlit session. It is thread-safe: the loaded index is
 an immutable Snapshot swapped in one assignment, and the embedder serialises its own encoding.
 """
 from __future__ import annotations
 
-import logging
-import os
 import threading
 import time
-import unicodedata
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -20,28 +18,19 @@ from . import answer as A
 from . import build as B
 from . import cite as C
 from . import filters as F
+from . import index as vindex
 from . import library
+from . import query as Q
 from . import retrieve as R
 from .config import READERS, Settings
-from .embed import Embedder, load_embedder, onnx_dir_for
-from .schema import (Answer, BadInput, BuildReport, Change, DocFilter, Document, Hit, IndexMismatch, IndexNotBuilt,
-                     Listed, Lookup, Passage, RagError, Status, Upload)
-from .snapshot import Snapshot
-from .text import clean
-
-log = logging.getLogger("rag")
-EMBEDDER_LOADS = 0     # embedders loaded by this process: one per shared engine (the load test counts them)
-_LOADS = threading.Lock()
-
-
-def _loaded(emb: Embedder) -> Embedder:
-    """Count and log (at INFO) one embedder load."""
-    global EMBEDDER_LOADS
-    with _LOADS:
-        EMBEDDER_LOADS += 1
-        n = EMBEDDER_LOADS
-    log.info("loaded the %s embedder for %s (load %d in this process)", emb.backend, emb.name, n)
-    return emb
+from .embed import choose as E
+from .embed.protocol import Embedder
+from .lexical import Lexical
+from .query import Retrieval
+from .schema import (Answer, BadInput, BuildReport, Change, DocFilter, Document, Hit, IndexNotBuilt, Listed, Lookup,
+                     Passage, Status, Upload)
+from .store import layout
+from .store.snapshot import Snapshot
 
 
 class Engine:
@@ -54,7 +43,7 @@ class Engine:
         self._snap: Snapshot | None = None
         self._lock = threading.RLock()
         self.last_build: BuildReport | None = None    # what the most recent build in this process did
-        self._current: tuple = (None, "")            # (stat stamp of CURRENT, the name it held)
+        self._current = layout.Pointer(self.settings.index_dir)
 
     # -- index ---------------------------------------------------------------------------------
     @classmethod
@@ -73,11 +62,15 @@ class Engine:
     def build(self, rebuild: bool = False, progress=None) -> BuildReport:
         """Index the documents folder (only what changed, unless rebuild) and serve the result."""
         with self._lock:
-            try:
-                previous = self._snapshot()
-            except Exception:   # a missing or broken index is simply not reused
-                previous = None
-            report = B.build(self.settings, self._build_embedder, previous, rebuild, progress)
+            previous = None
+            if not rebuild:     # a rebuild re-reads everything: the old generation is not even loaded
+                try:
+                    previous = self._snapshot()
+                except Exception:   # a missing or broken index is simply not reused
+                    previous = None
+            report = B.build(self.settings, self._build_embedder, previous=previous, rebuild=rebuild,
+                             progress=progress)
+            previous = None      # not held while the new generation loads
             if report.rebuilt:   # an unchanged corpus keeps the generation already loaded (no second load)
                 self._snap = None
             self._snapshot()
@@ -87,67 +80,27 @@ class Engine:
     def _snapshot(self) -> Snapshot:
         """The loaded index, reloaded when another process has published a newer generation."""
         snap = self._snap
-        if snap is not None and self._live_generation() == snap.generation:
+        if snap is not None and self._current.name() == snap.generation:
             return snap
         with self._lock:
-            if self._snap is None or self._live_generation() != self._snap.generation:
+            if self._snap is None or self._current.name() != self._snap.generation:
                 self._snap = Snapshot.load(self.settings.index_dir, self.settings.model)
             return self._snap
 
-    def _live_generation(self) -> str:
-        """The name in CURRENT. Publishing replaces CURRENT by rename, so while its inode, size and
-        mtime are unchanged the name read last time still holds (one stat per query, no read)."""
-        path = self.settings.index_dir / "CURRENT"
-        try:
-            st = os.stat(path)
-            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
-            if stamp != self._current[0]:
-                self._current = (stamp, path.read_text(encoding="ascii").strip())
-            return self._current[1]
-        except OSError:
-            return ""
-
     def embedder(self, quiet: bool = False) -> Embedder:
-        """The query encoder: the verified ONNX export when there is one (no torch), else
-        sentence-transformers, with a one-time notice saying so (unless `quiet`)."""
+        """The query encoder, loaded once (rag.embed.choose picks it): the verified ONNX export when
+        there is one (no torch), else sentence-transformers, with a notice saying so (unless `quiet`)."""
         if self._embedder is None:
             with self._lock:
                 if self._embedder is None:
-                    s = self.settings
-                    emb = _loaded(load_embedder(s.model, s.backend, onnx_dir_for(s.index_dir, s.model),
-                                                s.batch_size))
-                    expected = self._manifest_onnx()
-                    if emb.backend == "onnx" and expected and getattr(emb, "fingerprint", "") != expected:
-                        emb = _loaded(load_embedder(s.model, "torch", None, s.batch_size))
-                        log.warning("the ONNX export does not match the index manifest; using sentence-transformers")
-                    elif emb.backend == "torch" and s.backend == "auto" and not quiet:
-                        log.warning("no verified ONNX export of %s; using sentence-transformers (slower start). "
-                                    "`rag index` creates the export", s.model)
-                    self._embedder = emb
+                    onnx = (self._snap.manifest.get("onnx") or {}).get("model.onnx", "") if self._snap else ""
+                    self._embedder = E.choose(self.settings, expected=onnx, quiet=quiet)
         return self._embedder
 
-    def _manifest_onnx(self) -> str:
-        """The sha256 of model.onnx that the loaded generation was built with ("" if none)."""
-        return (self._snap.manifest.get("onnx") or {}).get("model.onnx", "") if self._snap else ""
-
     def _build_embedder(self) -> Embedder:
-        """The encoder for a build. With backend auto and no export yet, the model is exported to
-        ONNX first (checked against sentence-transformers), so this build and every later query
-        run without torch."""
-        emb = self.embedder(quiet=True)
-        if emb.backend != "torch" or self.settings.backend != "auto":
-            return emb
-        from . import onnx_embed
-        from .export import CHECK_TEXTS, export
-        where = onnx_dir_for(self.settings.index_dir, self.settings.model)
-        try:
-            export(emb, where, CHECK_TEXTS)
-        except (RuntimeError, ValueError, RagError) as exc:
-            log.warning("ONNX export failed (%s); using sentence-transformers", exc)
-            return emb
-        fast = onnx_embed.try_load(where, self.settings.model)
-        if fast is not None:
-            self._embedder = _loaded(fast)
+        """The encoder for a build: the model is exported to ONNX first when that makes the build and
+        later queries torch-free (rag.embed.choose.for_build)."""
+        self._embedder = E.for_build(self.settings, self.embedder(quiet=True))
         return self._embedder
 
     # -- queries -------------------------------------------------------------------------------
@@ -155,8 +108,21 @@ class Engine:
                where: DocFilter | None = None, answers_only: bool = False) -> list[Hit]:
         """Ranked passages for a question, from the documents `where` allows. Raises BadInput for an
         empty question, an unknown mode or k, or a filter no document matches."""
-        question, _ = self.check_question(question)
-        return self._search(self._snapshot(), question, k=k, mode=mode, where=where, answers_only=answers_only)[0]
+        return self.retrieve(question, k=k, mode=mode, where=where, answers_only=answers_only).hits
+
+    def retrieve(self, question: str, *, k: int | None = None, mode: str | None = None,
+                 where: DocFilter | None = None, answers_only: bool = True) -> Retrieval:
+        """What `ask` composes its answer from: the hits (from passages answers may come from, unless
+        not `answers_only`), the question's vector and tokens, and the generation searched. Raises
+        BadInput like `search`."""
+        question, notice = self.check_question(question)
+        return Q.retrieve(self._snapshot(), self.settings, self._encode, question, notice, k=k, mode=mode,
+                          where=where, answers_only=answers_only)
+
+    def compose(self, retrieval: Retrieval, params: A.AnswerParams | None = None) -> Answer:
+        """The extractive answer to a retrieval (with `params`, default the engine's answer_params)."""
+        ans = Q.compose(retrieval, self._encode, params or self.answer_params)
+        return replace(ans, generation=retrieval.snapshot.generation)
 
     def ask(self, question: str, *, k: int | None = None, mode: str | None = None,
             where: DocFilter | None = None, reader: str | None = None,
@@ -168,22 +134,35 @@ class Engine:
         reader = reader or self.settings.reader
         if reader not in READERS:
             raise BadInput(f"reader must be one of {', '.join(READERS)}; got {reader!r}")
-        question, notice = self.check_question(question)
-        snap = self._snapshot()
-        hits, qvec, qtokens = self._search(snap, question, k=k, mode=mode, where=where, answers_only=True)
-        if qvec is None:    # keyword mode: the answer still needs the question's vector
-            qvec = self._encode(snap, question)
-        lex, sentences = snap.lexical, lambda h: snap.sentences_of(h.row)
-        ans = A.compose(question, qvec, qtokens, hits, sentence_vectors=sentences,
-                        tokenize=lex.tokenize, params=self.answer_params,
-                        unknown=A.salient_unknown(question, lex.vocabulary(), lex.tokenize),
-                        mode=mode or self.settings.mode, notice=notice)
+        r = self.retrieve(question, k=k, mode=mode, where=where)
+        ans = self.compose(r)
         if reader == "llm":
-            from .llm import client, reader as llm_reader     # lazily: the default path never loads them
-            ans = llm_reader.read(question, hits, ans, endpoint=client.Endpoint.from_settings(self.settings),
-                                  encode=self.embedder().encode_queries, sentence_vectors=sentences,
-                                  on_text=on_text)
-        return replace(ans, seconds=time.perf_counter() - t0, generation=snap.generation)
+            # lazily: the default path never loads them
+            from .llm import client
+            from .llm import reader as llm_reader
+            snap = r.snapshot
+            ans = llm_reader.read(r.question, r.hits, ans, endpoint=client.Endpoint.from_settings(self.settings),
+                                  encode=self.embedder().encode_queries,
+                                  sentence_vectors=lambda h: snap.sentences_of(h.row), on_text=on_text)
+        return replace(ans, seconds=time.perf_counter() - t0, generation=r.snapshot.generation)
+
+    def floor(self, question: str, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows) of the question's vector searched in the loaded vector index, and nothing
+        else: the least any search costs, which benchmarks compare `search` and `ask` against."""
+        return vindex.search(self._snapshot().vectors, self.embedder().encode_queries([question])[0], k)
+
+    def candidates(self, question: str, *, pool: int = 200, qvec: np.ndarray | None = None,
+                   lexical: Lexical | None = None) -> R.Candidates:
+        """What fusion sees for a question before fusing (for tuning it): each retriever's top `pool`
+        rows, scored by both. `qvec`: the question's vector if already encoded; `lexical`: another
+        keyword index over the same passages (default the loaded one)."""
+        snap = self._snapshot()
+        qvec = self._encode(snap, question) if qvec is None else qvec
+        return R.candidates(snap, qvec, (lexical or snap.lexical).tokenize(question), pool, lexical)
+
+    def passage_vectors(self) -> np.ndarray:
+        """Every passage's vector, in row order (the order of documents() and their passages())."""
+        return vindex.vectors(self._snapshot().vectors)
 
     def cite(self, ref: str) -> Lookup:
         """The passages a citation, passage id, document or author names, each with its neighbours;
@@ -201,48 +180,13 @@ class Engine:
     def check_question(self, question: str) -> tuple[str, str]:
         """(usable question, notice). Empty input is refused; over-long input is truncated. Like the
         documents, the question is NFC-normalised and loses soft hyphens and invisible characters."""
-        if not isinstance(question, str):
-            raise BadInput("the question must be text")
-        question = clean(unicodedata.normalize("NFC", question.encode("utf-8", "ignore").decode("utf-8")))
-        if not question:
-            raise BadInput("empty question; type a question about the documents")
-        limit = self.settings.max_question_chars
-        if len(question) > limit:
-            return question[:limit], f"question truncated to its first {limit} characters"
-        return question, ""
-
-    def _search(self, snap: Snapshot, question: str, *, k, mode, where, answers_only):
-        s = self.settings
-        k, mode = k or s.k, mode or s.mode
-        if mode != s.mode or k != s.k:
-            s.with_(k=k, mode=mode)   # validates both
-        allowed = self._allowed(snap, where, answers_only)
-        qtokens = snap.lexical.tokenize(question)
-        qvec = self._encode(snap, question) if mode != "keyword" else None
-        ranked = R.rank(snap, qvec, qtokens, mode, k, s.candidates, s.fusion, s.rrf_k, s.dense_weight, allowed,
-                        s.sentence_share, s.keyword_floor)
-        hits = [_hit(snap, r, sc, i + 1, d, lx) for i, (r, sc, d, lx) in enumerate(zip(
-                ranked.rows.tolist(), ranked.scores, ranked.dense, ranked.lexical))]
-        return hits, qvec, qtokens
+        return Q.check_question(question, self.settings.max_question_chars)
 
     def _encode(self, snap: Snapshot, question: str) -> np.ndarray:
         """The question's vector, refusing an encoder whose dimension differs from the index's."""
         emb = self.embedder()
-        if emb.dim != int(snap.manifest.get("dim", emb.dim)):
-            raise IndexMismatch(f"the question's vector has {emb.dim} dimensions but the index holds "
-                                f"{snap.manifest.get('dim')}-d vectors (built with {snap.manifest.get('model')!r}, "
-                                f"encoder {emb.name!r}); run: python -m rag index --rebuild")
+        Q.check_dim(snap, emb.dim, emb.name)
         return emb.encode_queries([question])[0]
-
-    def _allowed(self, snap: Snapshot, where: DocFilter | None, answers_only: bool) -> np.ndarray | None:
-        """The rows a search may return (sorted), or None for every row."""
-        ids = F.select(snap.documents, where)
-        if ids is None:
-            return snap.answer_rows if answers_only else None
-        rows = np.concatenate([snap.doc_rows.get(i, np.zeros(0, np.int64)) for i in ids])
-        if answers_only:
-            rows = rows[~snap.passages.boilerplate[rows]]
-        return np.sort(rows)
 
     # -- the collection ------------------------------------------------------------------------
     def status(self) -> Status:
@@ -274,7 +218,7 @@ class Engine:
         files += [library.store_bytes(self.settings, u.name, u.data, server_name=True, replace_same_name=True)
                   for u in uploads]
         changed = any(f.status in ("added", "updated") for f in files)
-        report = self.build(progress=progress) if changed or not self._has_index() else None
+        report = self.build(progress=progress) if changed or not self._current.name() else None
         return Change(files=tuple(files), index=report)
 
     def remove(self, names: Sequence[str], *, progress=None) -> Change:
@@ -286,16 +230,3 @@ class Engine:
     def rebuild(self, *, progress=None) -> BuildReport:
         """Re-read and re-embed every document."""
         return self.build(rebuild=True, progress=progress)
-
-    def _has_index(self) -> bool:
-        return bool(self._live_generation())
-
-
-def _hit(snap: Snapshot, row: int, score, rank: int, dense, lexical) -> Hit:
-    p = snap.passages[row]
-    return Hit(p, float(score), rank, _num(dense), _num(lexical), row, snap.labels.get(p.doc_id, ""))
-
-
-def _num(x) -> float | None:
-    return None if x is None or np.isnan(x) else float(x)
-

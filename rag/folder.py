@@ -4,13 +4,12 @@ step with every change. Every write is a temporary file and an atomic rename."""
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import readers
+from . import files, readers
 from .schema import RagError
 
 SIDECAR = ".sources.json"
@@ -31,15 +30,10 @@ def documents(docs_dir: Path) -> list[Path]:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.parent / f".tmp-{os.getpid()}-{path.name}"
+    """rag.files.write_atomic, with a failure named as the documents folder's."""
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        files.write_atomic(path, data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise RagError(f"cannot write to the documents folder {path.parent}/ ({exc.strerror}); "
                        "free some space or choose a writable folder with --docs DIR") from None
 
@@ -76,7 +70,7 @@ class Folder:
         """A stored file with these bytes (hashing only the files of the same size, once each)."""
         for name in sorted(self.by_size.get(size, ())):
             if name not in self._sha:
-                self._sha[name] = hashlib.sha256((self.dir / name).read_bytes()).hexdigest()
+                self._sha[name] = files.file_sha256(self.dir / name)
             if self._sha[name] == sha:
                 return name
         return None

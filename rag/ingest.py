@@ -12,6 +12,9 @@ from .filters import iso_date
 from .readers import SUFFIXES, Extracted, UnsupportedDocument, decode  # noqa: F401  (re-exported)
 from .schema import Document, Passage
 
+INGEST_VERSION = 4   # bump when parsing changes, so old passages are not reused (4: rag.segment's splitter,
+                     # trafilatura's HTML main text, rag.readers.decoding's encodings and normal form);
+                     # recorded in each generation's manifest by rag.store.generation, checked by rag.store.snapshot
 _HEADER = re.compile(r"^Publication:\s*(?P<publication>.+?)\s+Volume:\s*(?P<volume>\S+)\s+Issue:\s*(?P<issue>\S+)\s*$")
 _FIELD = re.compile(r"^(Title|Author|By|Date|Source|Publication):\s*(.+)$", re.I)
 _BOILER = [re.compile(p, re.I) for p in (
@@ -25,7 +28,7 @@ def doc_id_for(file_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._") or "doc"
 
 
-def parse(file_name: str, source: str, count: T.Count | None = None,
+def parse(file_name: str, source: str, *, count: T.Count | None = None,
           limit: int = 256, doc_id: str | None = None, sha: str | None = None,
           title_room: str = "none", extracted: Extracted | None = None,
           original: str = "", counts: T.Counts | None = None,
@@ -72,7 +75,8 @@ def parse(file_name: str, source: str, count: T.Count | None = None,
         page = bisect.bisect_right(pages, a) if pages else 0
         on_page[page] = on_page.get(page, 0) + 1
         where_cited = f"p. {page}, ¶{on_page[page]}" if page else f"¶{para}"
-        cuts = T.pieces(cleaned, count, window, counts, totals[para - 1], adds_up) if count else [(0, len(cleaned))]
+        cuts = (T.pieces(cleaned, count, window, counts=counts, total=totals[para - 1], adds_up=adds_up)
+                if count else [(0, len(cleaned))])
         if len(cuts) > 1:   # offsets of the pieces in the source (the same offsets when it is already clean)
             where = range(b - a + 1) if cleaned == source[a:b] else T.clean_map(source[a:b])[1]
         for part, (x, y) in enumerate(cuts, start=1 if len(cuts) > 1 else 0):

@@ -53,7 +53,7 @@ class Lexical:
         self._vocabulary: frozenset[str] | None = None
 
     @classmethod
-    def build(cls, texts: list[str], k1: float = 1.2, b: float = 0.75, stopwords: str = "en",
+    def build(cls, texts: list[str], k1: float = 1.2, b: float = 0.75, *, stopwords: str = "en",
               engine: str = "auto") -> "Lexical":
         """Index `texts`; engine "auto" picks bm25s below TANTIVY_MIN_ROWS rows, else tantivy."""
         if engine not in ENGINES:

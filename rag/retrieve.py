@@ -85,7 +85,7 @@ def with_sentences(dense: np.ndarray, best: np.ndarray | None, share: float) -> 
     return dense if best is None or share <= 0 else (1 - share) * dense + share * best
 
 
-def rank(store, qvec: np.ndarray | None, qtokens: list[str], mode: str, k: int, candidates: int,
+def rank(store, qvec: np.ndarray | None, qtokens: list[str], *, mode: str, k: int, candidates: int,
          fusion: str = "rrf", rrf_k: int = 60, weight: float = 0.5,
          allowed: np.ndarray | None = None, share: float = 0.0, floor: float = KEYWORD_FLOOR) -> Ranked:
     """Top-k rows of `store` (which has .vectors, a faiss index, .lexical and .best_sentence) for one
@@ -122,3 +122,28 @@ def rank(store, qvec: np.ndarray | None, qtokens: list[str], mode: str, k: int, 
         fused = convex(blended, lex, weight)
     order = np.lexsort((union, -fused))[:k]
     return Ranked(union[order], fused[order], dense[order], lex[order])
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What fusion sees for one question before fusing, for tuning it (benchmarks/tune_*.py)."""
+    rows: np.ndarray            # the union of both retrievers' top rows, sorted
+    dense: np.ndarray           # cosine of each row
+    lexical: np.ndarray         # BM25 of each row
+    dense_rows: np.ndarray      # the dense retriever's rows, best first
+    keyword_rows: np.ndarray    # the keyword retriever's rows, best first
+    ceiling: float              # the question's BM25 ceiling (Lexical.ceiling)
+    rare_idf: float             # the corpus's rare-term idf (Lexical.rare_idf)
+    best_sentence: np.ndarray | None   # each row's best sentence cosine (None without answer vectors)
+
+
+def candidates(store, qvec: np.ndarray, qtokens: list[str], pool: int, lexical=None) -> Candidates:
+    """The top `pool` rows of each retriever for one question, scored by both (`lexical`: another
+    keyword index over the same rows, default the store's)."""
+    lex = lexical or store.lexical
+    _, d_rows = vindex.search(store.vectors, qvec, pool)
+    l_rows, _ = lex.top(qtokens, pool)
+    union = np.union1d(d_rows, l_rows)
+    dense = vindex.take(store.vectors, union) @ qvec.reshape(-1)
+    return Candidates(union, dense, lex.score_rows(qtokens, union), d_rows, l_rows, lex.ceiling(qtokens),
+                      lex.rare_idf(), store.best_sentence(union, qvec))

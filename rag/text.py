@@ -135,7 +135,7 @@ def batched(count: Count, counts: Counts | None = None) -> Counts:
     return counts or (lambda texts: [count(t) for t in texts])
 
 
-def pieces(text: str, count: Count, limit: int, counts: Counts | None = None,
+def pieces(text: str, count: Count, limit: int, *, counts: Counts | None = None,
            total: int | None = None, adds_up: bool = False) -> list[tuple[int, int]]:
     """Spans of `text` covering it in order, each within `limit` tokens, cut at sentence boundaries
     (or, for a single over-long sentence, at word boundaries). `counts` batches the counting; `total`

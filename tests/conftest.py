@@ -23,15 +23,21 @@ SEEDS = ROOT / "seeds"
 
 
 class FakeEmbedder:
-    """Hashed bag of words -> normalized vector. Deterministic, instant, no model. Counts calls."""
+    """Hashed bag of words -> normalized vector. Deterministic, instant, no model. Counts calls.
+    Meets rag.embed.protocol.Embedder (the engine and the build use nothing else)."""
 
     name, dim, max_tokens, backend = "fake-hash-embedder", 64, 256, "fake"
+    counts_add_up = False   # never claimed: ingest takes the general counting path with the fake
+    fingerprint = ""        # no ONNX graph
 
     def __init__(self):
         self.encoded: list[str] = []
 
     def count_tokens(self, text: str) -> int:
-        return len(text.split()) + 2
+        return self.count_tokens_batch([text])[0]
+
+    def count_tokens_batch(self, texts: list[str]) -> list[int]:
+        return [len(t.split()) + 2 for t in texts]
 
     def _vec(self, text: str) -> np.ndarray:
         v = np.zeros(self.dim, dtype=np.float32)

@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import FakeEmbedder
 
 from rag import index as vindex
-from rag import publish
 from rag.build import indexed_text
 from rag.config import Settings
 from rag.engine import Engine
 from rag.schema import RagError
+from rag.store import publish
 
 # Where a build can be paused: lock taken; inside each data write (half the bytes on disk, not
 # fsynced); with the BM25 files written but not yet checksummed; just before and after the folder
@@ -220,9 +220,9 @@ def inject_fault(kind: str) -> None:
 
 
 def cmd_cli(argv: list[str]) -> int:
-    import rag.engine
+    import rag.embed.choose
     from rag.cli import main
-    rag.engine.load_embedder = lambda *a, **k: FakeEmbedder()
+    rag.embed.choose.choose = lambda *a, **k: FakeEmbedder()
     if os.environ.get("RAG_TEST_FAULT"):
         inject_fault(os.environ["RAG_TEST_FAULT"])
     return main(argv)

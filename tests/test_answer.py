@@ -73,7 +73,7 @@ def _compose(question: str, hit: Hit, best: int):
     vecs = np.eye(n + 1, dtype=np.float32)[:n]
     qvec = np.eye(n + 1, dtype=np.float32)[best]
     stems = lambda t: [w[:5] for w in re.findall(r"\w+", t.lower())]  # noqa: E731
-    return A.compose(question, qvec, [], [hit], sentence_vectors=lambda h: vecs, tokenize=stems,
+    return A.compose(question, [hit], qvec=qvec, qtokens=[], sentence_vectors=lambda h: vecs, tokenize=stems,
                      params=A.AnswerParams(threshold=0.5, type_penalty=0.0, type_bonus=0.0, margin=0.0))
 
 

@@ -69,17 +69,17 @@ PARAGRAPH = st.lists(SENTENCE, min_size=1, max_size=12).map(lambda ss: " ".join(
 def test_planned_cuts_are_the_gallop_cuts(text, limit, count):
     rec = Recorder(count)
     want = reference_pieces(text, count, limit)
-    assert T.pieces(text, rec.one, limit, rec.many) == want
+    assert T.pieces(text, rec.one, limit, counts=rec.many) == want
     assert T.pieces(text, count, limit) == want       # no batched count given
     if count is words:                                # a count that adds up: the plan needs no check
-        assert T.pieces(text, count, limit, rec.many, adds_up=True) == want
+        assert T.pieces(text, count, limit, counts=rec.many, adds_up=True) == want
 
 
 def test_planning_counts_less_text_in_fewer_calls():
     """For a count that adds up, a long paragraph's cuts cost two counts per piece in one call, not a gallop."""
     text = " ".join(f"Finding number {i} was observed in the cohort again." for i in range(200))
     new, old = Recorder(words), Recorder(words)
-    assert T.pieces(text, new.one, 64, new.many) == reference_pieces(text, old.one, 64)
+    assert T.pieces(text, new.one, 64, counts=new.many) == reference_pieces(text, old.one, 64)
     assert new.calls == 3 and old.calls > 100       # the whole text, its sentences, the check of the cuts
     assert new.chars < 0.7 * old.chars, (new.chars, old.chars)
 
@@ -91,14 +91,14 @@ def test_parse_counts_a_document_in_a_few_calls_with_the_same_passages():
     source = f"Title: {title}\n\n{body}\n"
     rec = Recorder(words)
     for room in ("none", "lead", "all"):
-        _, plain = ingest.parse("a.txt", source, words, 40, title_room=room)
+        _, plain = ingest.parse("a.txt", source, count=words, limit=40, title_room=room)
         calls = rec.calls
-        _, batched = ingest.parse("a.txt", source, rec.one, 40, title_room=room, counts=rec.many)
+        _, batched = ingest.parse("a.txt", source, count=rec.one, limit=40, title_room=room, counts=rec.many)
         assert [p.to_json() for p in batched] == [p.to_json() for p in plain]
         split = len({p.para for p in plain if p.part})
         assert split and rec.calls - calls == 1 + 2 * split     # the paragraphs; each split one's sentences, check
         calls, counted = rec.calls, rec.chars
-        _, summed = ingest.parse("a.txt", source, rec.one, 40, title_room=room, counts=rec.many, adds_up=True)
+        _, summed = ingest.parse("a.txt", source, count=rec.one, limit=40, title_room=room, counts=rec.many, adds_up=True)
         assert [p.to_json() for p in summed] == [p.to_json() for p in plain]
         assert rec.calls - calls == 1 and rec.chars - counted < len(source)   # each sentence, once
 
@@ -111,14 +111,14 @@ def test_real_tokenizer_plans_the_gallop_cuts(real_engine):
     for limit in (24, 48, 96):
         for text in paragraphs:
             want = reference_pieces(text, emb.count_tokens, limit)
-            assert T.pieces(text, emb.count_tokens, limit, emb.count_tokens_batch) == want
-            assert T.pieces(text, emb.count_tokens, limit, emb.count_tokens_batch, adds_up=True) == want
+            assert T.pieces(text, emb.count_tokens, limit, counts=emb.count_tokens_batch) == want
+            assert T.pieces(text, emb.count_tokens, limit, counts=emb.count_tokens_batch, adds_up=True) == want
     assert emb.count_tokens_batch(paragraphs + [""]) == [emb.count_tokens(t) for t in paragraphs + [""]]
 
 
 def test_sorted_chunks_keep_each_text_in_its_row(real_engine, monkeypatch):
     """Texts over one chunk are sorted by length before tokenizing: rows still come back in input order."""
-    from rag import onnx_embed
+    from rag.embed import onnx as onnx_embed
     emb = real_engine.embedder()
     assert emb.backend == "onnx"
     texts = [p.text[:n] for p, n in zip(real_engine._snapshot().passages, [300, 20, 900, 60, 5, 200] * 10)]
@@ -172,7 +172,7 @@ def test_real_tokenizer_counts_add_up_at_spaces(real_engine, units):
 def test_only_known_pipelines_are_trusted_to_add_up(real_engine):
     import json
 
-    from rag.embed import adds_up
+    from rag.embed.protocol import adds_up
     spec = json.loads(real_engine.embedder()._counter.to_str())
     assert adds_up(spec)
     for key, other in (("pre_tokenizer", {"type": "Metaspace"}), ("model", {"type": "BPE"}),

@@ -1,14 +1,13 @@
 """Engine wiring with the fake embedder: builds, incremental updates, filters, errors."""
 import json
 
+import numpy as np
 import pytest
-
+from conftest import FakeEmbedder
 
 from rag.config import Settings
 from rag.engine import Engine
 from rag.schema import BadInput, DocFilter, IndexMismatch
-
-from conftest import FakeEmbedder
 
 
 def test_build_reports_and_serves(fake_engine):
@@ -39,15 +38,16 @@ def test_changed_and_added_documents_reembed_only_themselves(fake_engine, fake, 
 
 
 def test_an_index_from_an_older_reader_is_read_again_and_says_why(docs, tmp_path, fake, monkeypatch):
-    from rag import generation, snapshot
+    from rag import ingest
+    from rag.store import generation
     settings = Settings(docs_dir=docs, index_dir=tmp_path / "index", model=fake.name)
-    monkeypatch.setattr(generation, "INGEST_VERSION", snapshot.INGEST_VERSION - 1)
+    monkeypatch.setattr(generation, "INGEST_VERSION", ingest.INGEST_VERSION - 1)
     Engine.open(settings, embedder=fake)
     monkeypatch.undo()
     engine = Engine(settings, embedder=fake)
     report = engine.build()
     assert report.rebuilt and report.embedded == report.passages == 46
-    assert "older reader" in report.notice and f"now {snapshot.INGEST_VERSION}" in report.notice
+    assert "older reader" in report.notice and f"now {ingest.INGEST_VERSION}" in report.notice
     again = engine.build()                      # the same version now: nothing to say, nothing re-embedded
     assert again.notice == "" and not again.rebuilt and again.embedded == 0
 
@@ -128,3 +128,27 @@ def test_answer_sentences_setting_caps_the_quotes(docs, tmp_path, fake):
                         min_sentence_score=-1.0)
     ans = Engine.open(settings, embedder=fake).ask("Which Russian warship visited Yokosuka?")
     assert ans.supported and len(ans.sentences) == 1
+
+
+def test_ask_composes_what_retrieve_returns(fake_engine):
+    """ask = compose(retrieve(question)); the benchmarks re-compose one retrieval with other parameters."""
+    from dataclasses import replace
+    for mode in ("hybrid", "keyword"):
+        r = fake_engine.retrieve("Who fled Japan?", mode=mode)
+        assert [h.row for h in r.hits] == [h.row for h in fake_engine.search("Who fled Japan?", mode=mode,
+                                                                             answers_only=True)]
+        assert (r.qvec is None) == (mode == "keyword")
+        asked = fake_engine.ask("Who fled Japan?", mode=mode)
+        assert replace(fake_engine.compose(r), seconds=0.0) == replace(asked, seconds=0.0)
+
+
+def test_the_measuring_views_are_public(fake_engine):
+    """floor (encode + one vector search), candidates (fusion's inputs) and the passage vectors, in row order."""
+    vecs = fake_engine.passage_vectors()
+    rows = [p for d in fake_engine.documents() for p in fake_engine.passages(d.document.doc_id)]
+    assert vecs.shape == (len(rows), 64) and np.allclose(np.linalg.norm(vecs, axis=1)[[0, -1]], 1.0)
+    scores, top = fake_engine.floor("island talks", 3)
+    assert len(top) == 3 and np.allclose(scores, vecs[top] @ fake_engine.embedder().encode_queries(["island talks"])[0])
+    c = fake_engine.candidates("island talks", pool=5)
+    assert set(c.rows.tolist()) == set(c.dense_rows.tolist()) | set(c.keyword_rows.tolist())
+    assert top.tolist() == c.dense_rows[:3].tolist() and len(c.dense) == len(c.lexical) == len(c.rows)

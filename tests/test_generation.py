@@ -1,4 +1,4 @@
-"""Writing a generation (rag.generation): sentence vectors streamed block by block give the bytes
+"""Writing a generation (rag.store.generation): sentence vectors streamed block by block give the bytes
 np.save gives; an incremental build re-uses unchanged documents' vectors from disk exactly as a
 from-scratch build makes them, whether the old sentence vectors were in memory or on disk."""
 from __future__ import annotations
@@ -9,9 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
-from rag import generation, publish, sentences, store
 from rag.engine import Engine
-from rag.snapshot import Snapshot
+from rag.store import generation, layout, publish, sentences
+from rag.store.snapshot import Snapshot
 
 
 def _npy(array: np.ndarray) -> bytes:
@@ -25,17 +25,17 @@ def test_streamed_npy_is_what_np_save_writes(tmp_path, rows, cuts):
     x = np.random.default_rng(rows).standard_normal((rows, 24)).astype(np.float32)
     blocks = [x[a:b] for a, b in zip(cuts, cuts[1:])] or [x]
     with publish.Writer(tmp_path / "index") as w:
-        assert generation.write_npy(w, "s.npy", iter(blocks), rows, 24) == rows
+        assert generation.write_npy(w, "s.npy", iter(blocks), rows=rows, dim=24) == rows
         data = (w.tmp / "s.npy").read_bytes()
         assert data == _npy(x)
-        assert w.files["s.npy"] == {"bytes": len(data), "sha256": store.sha256(data)}
+        assert w.files["s.npy"] == {"bytes": len(data), "sha256": layout.sha256(data)}
         assert np.array_equal(np.load(w.tmp / "s.npy"), x)
 
 
 def test_streamed_npy_refuses_a_wrong_row_count(tmp_path):
     with publish.Writer(tmp_path / "index") as w:
         with pytest.raises(ValueError, match="3 rows written, 4 announced"):
-            generation.write_npy(w, "s.npy", [np.zeros((3, 8), np.float32)], 4, 8)
+            generation.write_npy(w, "s.npy", [np.zeros((3, 8), np.float32)], rows=4, dim=8)
         assert "s.npy" not in w.files
 
 

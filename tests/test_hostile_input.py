@@ -74,7 +74,7 @@ def lf_only(doc: str) -> str:
 
 
 def parsed(doc: str, count=words, lim: int = 12):
-    return ingest.parse("doc.txt", doc, count, lim)[1]
+    return ingest.parse("doc.txt", doc, count=count, limit=lim)[1]
 
 
 def kept_blocks(source: str) -> list[tuple[int, int]]:
@@ -168,7 +168,7 @@ def test_splitting_a_long_line_costs_few_token_counts():
         calls[0] += 1
         return words(s)
     t0 = time.perf_counter()
-    passages = ingest.parse("long.txt", line + "\n", count, 256)[1]
+    passages = ingest.parse("long.txt", line + "\n", count=count, limit=256)[1]
     took = time.perf_counter() - t0
     assert len(passages) > 500 and all(words(p.text) <= 256 for p in passages)
     assert " ".join(p.text for p in passages) == line
@@ -372,7 +372,7 @@ def test_hostile_documents_are_ingested_or_skipped_with_a_reason(fake_engine, do
 def test_real_tokenizer_keeps_long_line_pieces_in_the_window(real_engine):
     emb = real_engine.embedder()
     line = " ".join(f"filler{i % 89} Japan–Russia ties" for i in range(12_000))[:200_000]
-    passages = ingest.parse("long.txt", line + "\n", emb.count_tokens, emb.max_tokens)[1]
+    passages = ingest.parse("long.txt", line + "\n", count=emb.count_tokens, limit=emb.max_tokens)[1]
     assert len(passages) > 50
     assert max(emb.count_tokens(p.text) for p in passages) <= emb.max_tokens
     assert " ".join(p.text for p in passages) == line

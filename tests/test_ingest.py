@@ -78,7 +78,7 @@ def test_ids_are_stable_and_per_document():
 def test_long_paragraph_is_split_without_losing_text():
     source = "Title Line Here\n\n" + " ".join(f"Fact {i} is stated here." for i in range(60)) + "\n"
     count = lambda s: len(s.split()) + 2  # noqa: E731
-    _, passages = ingest.parse("long.txt", source, count, 40)
+    _, passages = ingest.parse("long.txt", source, count=count, limit=40)
     assert len(passages) > 1 and all(count(p.text) <= 40 for p in passages)
     assert [p.id for p in passages][:2] == ["long:1.1", "long:1.2"]
     assert " ".join(p.text for p in passages) == clean(source.split("\n\n", 1)[1])
@@ -106,7 +106,7 @@ def test_title_room_keeps_title_plus_piece_within_the_window():
     title = "A Fairly Long Title About Bone Density And Vitamin D"
     source = f"Title: {title}\n\n" + " ".join(f"Finding {i} was observed here." for i in range(40)) + "\n"
     count = lambda s: len(s.split()) + 2  # noqa: E731
-    _, plain = ingest.parse("a.txt", source, count, 40)
-    _, roomy = ingest.parse("a.txt", source, count, 40, title_room="lead")
+    _, plain = ingest.parse("a.txt", source, count=count, limit=40)
+    _, roomy = ingest.parse("a.txt", source, count=count, limit=40, title_room="lead")
     assert len(roomy) > len(plain)
     assert all(count(f"{title}. {p.text}") <= 40 for p in roomy)

@@ -1,4 +1,4 @@
-"""The torch-free query path: rag.export and rag.onnx_embed against sentence-transformers, on the
+"""The torch-free query path: rag.embed.export and rag.embed.onnx against sentence-transformers, on the
 real model and the real seeds. The export is made once per session."""
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import onnx_embed
 from rag.config import DEFAULT_MODEL
-from rag.embed import TorchEmbedder
-from rag.export import export
+from rag.embed import onnx as onnx_embed
+from rag.embed.export import export
+from rag.embed.sbert import TorchEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ["Who fled Japan?", "What did the Russian Space Agency discuss in Japan?",
@@ -159,7 +159,7 @@ def test_concurrent_queries_equal_serial(onnx_emb):
 
 
 def test_query_path_does_not_import_torch(export_dir):
-    script = ("import sys; from pathlib import Path; from rag.onnx_embed import try_load\n"
+    script = ("import sys; from pathlib import Path; from rag.embed.onnx import try_load\n"
               f"emb = try_load(Path(sys.argv[1]), {DEFAULT_MODEL!r})\n"
               "vec = emb.encode_queries(['Who fled Japan?'])\n"
               "print(vec.shape, sorted(m for m in ('torch', 'sentence_transformers', 'transformers')"

@@ -1,4 +1,4 @@
-"""The passage table (rag.passages): passages stay on disk and are parsed per row; the row table
+"""The passage table (rag.store.passages): passages stay on disk and are parsed per row; the row table
 answers ids, documents, sentences and boilerplate; verification streams files; sentence vectors
 are read from disk in large indexes; old generations without rows.npy still load."""
 from __future__ import annotations
@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import cite, ingest, sentences, store
-from rag import passages as T
+from rag import cite, files, ingest, query
 from rag.engine import Engine
-from rag.schema import IndexMismatch, Passage
-from rag.snapshot import Snapshot
+from rag.schema import DocFilter, IndexMismatch, Passage
+from rag.store import layout, sentences
+from rag.store import passages as T
+from rag.store.snapshot import Snapshot
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -116,7 +117,7 @@ def test_generation_without_row_table_still_loads_and_answers_the_same(fake_engi
     (gen / "rows.npy").unlink()
     m = json.loads((gen / "manifest.json").read_text())
     del m["files"]["rows.npy"]
-    m[store.SELF] = store.manifest_digest(m)
+    m[layout.SELF] = layout.manifest_digest(m)
     (gen / "manifest.json").write_text(json.dumps(m))
     old = Engine(fake_engine.settings, embedder=fake_engine.embedder())
     assert [(h.passage.id, h.score) for h in old.search("Kuril Islands peace treaty", k=8)] == want
@@ -124,16 +125,16 @@ def test_generation_without_row_table_still_loads_and_answers_the_same(fake_engi
 
 def test_answers_only_allows_every_row_when_none_is_boilerplate(fake_engine):
     snap = fake_engine._snapshot()
-    rows = fake_engine._allowed(snap, None, answers_only=True)
+    rows = query.allowed(snap, None, answers_only=True)
     assert rows is None if not snap.passages.boilerplate.any() else not snap.passages.boilerplate[rows].any()
     doc = snap.documents[0].doc_id
-    mine = fake_engine._allowed(snap, [doc], answers_only=True)
+    mine = query.allowed(snap, DocFilter(documents=(doc,)), answers_only=True)
     assert set(mine.tolist()) == {r for r in snap.doc_rows[doc].tolist() if not snap.passages[r].boilerplate}
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "append", "delete"])
 def test_streamed_verification_rejects_damage_in_any_chunk(fake_engine, monkeypatch, damage):
-    monkeypatch.setattr(store, "CHUNK", 97)     # many chunks even for a small file
+    monkeypatch.setattr(files, "CHUNK", 97)     # many chunks even for a small file
     gen = fake_engine._snapshot().folder
     f = gen / "sentences.npy"
     data = bytearray(f.read_bytes())
@@ -143,12 +144,12 @@ def test_streamed_verification_rejects_damage_in_any_chunk(fake_engine, monkeypa
     if damage == "delete":
         f.unlink()
     with pytest.raises(IndexMismatch, match="sentences.npy .*--rebuild"):
-        store.read_verified(gen, read=(), keep_open=("passages.jsonl",))
+        layout.read_verified(gen, read=(), keep_open=("passages.jsonl",))
 
 
 def test_read_verified_returns_only_what_is_asked(fake_engine):
     gen = fake_engine._snapshot().folder
-    manifest, files = store.read_verified(gen, read=("documents.json",), keep_open=("passages.jsonl",))
+    manifest, files = layout.read_verified(gen, read=("documents.json",), keep_open=("passages.jsonl",))
     assert set(files) == {"documents.json", "passages.jsonl"} and set(manifest["files"]) > set(files)
     with files["passages.jsonl"] as f:
         assert f.read() == (gen / "passages.jsonl").read_bytes()

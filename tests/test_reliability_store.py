@@ -24,11 +24,11 @@ import pytest
 import reliability_driver as rd
 from conftest import ROOT, SEEDS, FakeEmbedder
 
-from rag import publish, store
 from rag.cli import main as cli_main
 from rag.config import Settings
 from rag.engine import Engine
 from rag.schema import IndexMismatch, RagError
+from rag.store import layout, publish
 
 DRIVER = str(Path(rd.__file__))
 _ids = itertools.count()
@@ -155,7 +155,7 @@ def test_sigkill_during_build_never_breaks_or_loses_the_index(tmp_path):
             failures.append(f"{label}: {r}")
         if outcome == "new" and prev is not None:
             try:
-                store.read_verified(index / prev[0])
+                layout.read_verified(index / prev[0])
             except RagError as exc:
                 failures.append(f"{label}: previous generation {prev[0]} not kept: {exc}")
         return (r["generation"], attempted) if outcome == "new" else prev
@@ -356,7 +356,7 @@ def test_other_model_is_refused_at_start_naming_both_and_the_fix(fake_engine, ca
     msg = str(exc.value)
     for part in ("'fake-hash-embedder' (64-d)", "'other-model'", "--rebuild", "--model fake-hash-embedder"):
         assert part in msg
-    monkeypatch.setattr("rag.engine.load_embedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setattr("rag.embed.choose.choose", lambda *a, **k: FakeEmbedder())
     code = cli_main(["search", "Japan", "--index", str(s.index_dir), "--docs", str(s.docs_dir), "--model", "other-model"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "other-model" in err[0] and "fake-hash-embedder" in err[0]
@@ -376,7 +376,7 @@ def test_other_dimension_is_refused_at_start_even_for_keyword_answers(fake_engin
 
 
 @pytest.mark.parametrize("field,value,expect", [
-    ("version", store.VERSION + 1, f"index format v{store.VERSION + 1} is newer than this program's v{store.VERSION}"),
+    ("version", layout.VERSION + 1, f"index format v{layout.VERSION + 1} is newer than this program's v{layout.VERSION}"),
     ("format", "other-index", "is not a rag index")])
 def test_newer_or_foreign_format_is_refused_naming_both(fake_engine, field, value, expect):
     gen = fake_engine._snapshot().folder
@@ -392,7 +392,7 @@ def test_version_1_index_without_its_own_checksum_still_loads(fake_engine):
     gen = fake_engine._snapshot().folder
     m = json.loads((gen / "manifest.json").read_text())
     m["version"] = 1
-    del m[store.SELF]
+    del m[layout.SELF]
     (gen / "manifest.json").write_text(json.dumps(m))
     assert Engine(fake_engine.settings, embedder=FakeEmbedder())._snapshot().generation == gen.name
 
@@ -585,7 +585,7 @@ def test_full_or_read_only_disk_fails_cleanly_and_the_old_index_serves(fake_engi
     with pytest.raises(RagError) as exc:
         fake_engine.build()
     assert f"cannot write the index in {index}/ ({reason})" in str(exc.value)
-    monkeypatch.setattr("rag.engine.load_embedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setattr("rag.embed.choose.choose", lambda *a, **k: FakeEmbedder())
     code = cli_main(["index", "--index", str(index), "--docs", str(s.docs_dir), "--model", s.model])
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error:")]

@@ -113,11 +113,11 @@ def test_rank_fuses_adaptively_when_asked(fake_engine):
     snap = fake_engine._snapshot()
     q = fake_engine.embedder().encode_queries(["island talks"])[0]
     tokens = snap.lexical.tokenize("island talks")
-    low = R.rank(snap, q, tokens, "hybrid", 5, 100, "adaptive", weight=0.6, share=0.0, floor=1e9)
-    dense = R.rank(snap, q, tokens, "dense", 5, 100, share=0.0)
+    low = R.rank(snap, q, tokens, mode="hybrid", k=5, candidates=100, fusion="adaptive", weight=0.6, share=0.0, floor=1e9)
+    dense = R.rank(snap, q, tokens, mode="dense", k=5, candidates=100, share=0.0)
     assert low.rows.tolist() == dense.rows.tolist()           # an unreachable floor: dense order
-    at_zero = R.rank(snap, q, tokens, "hybrid", 5, 100, "adaptive", weight=0.6, share=0.0, floor=0.0)
-    bounded = R.rank(snap, q, tokens, "hybrid", 5, 100, "bounded", weight=0.6, share=0.0)
+    at_zero = R.rank(snap, q, tokens, mode="hybrid", k=5, candidates=100, fusion="adaptive", weight=0.6, share=0.0, floor=0.0)
+    bounded = R.rank(snap, q, tokens, mode="hybrid", k=5, candidates=100, fusion="bounded", weight=0.6, share=0.0)
     assert at_zero.rows.tolist() == bounded.rows.tolist() and np.allclose(at_zero.scores, bounded.scores)
 
 

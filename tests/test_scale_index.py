@@ -134,7 +134,7 @@ def test_hybrid_rank_is_the_same_with_the_scale_engines(engines):
     scaled = SimpleNamespace(vectors=vindex.build(vecs, ann_min_rows=1), lexical=big)
     for i, question in enumerate(QUESTIONS):
         q, tokens = vecs[i * 7], small.tokenize(question)
-        a = R.rank(exact, q, tokens, "hybrid", 5, 100, "convex", weight=0.7)
-        b = R.rank(scaled, q, tokens, "hybrid", 5, 100, "convex", weight=0.7)
+        a = R.rank(exact, q, tokens, mode="hybrid", k=5, candidates=100, fusion="convex", weight=0.7)
+        b = R.rank(scaled, q, tokens, mode="hybrid", k=5, candidates=100, fusion="convex", weight=0.7)
         assert b.rows.tolist() == a.rows.tolist(), question
         assert np.allclose(b.lexical, a.lexical, rtol=1e-5)

@@ -4,22 +4,11 @@ format and the size limit. Encodings are rag.readers.decoding's; a page's main t
 process with a time and memory limit, so a decompression bomb costs that process, never the app."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .decoding import UnsupportedDocument, decode, normalize  # noqa: F401  (re-exported)
+from .extracted import Extracted  # noqa: F401  (re-exported)
 
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 MAX_PAGES, PARSE_SECONDS = 2000, 60.0      # defaults of Settings.max_pages / parse_seconds
-
-
-@dataclass(frozen=True)
-class Extracted:
-    text: str                           # paragraphs separated by blank lines, normalized (rag.readers.decoding.normalize)
-    title: str = ""
-    author: str = ""
-    date: str = ""
-    pages: tuple[int, ...] = ()         # PDF: offset in `text` where each page starts
-    publication: str = ""               # HTML: the site's name
 
 
 def too_big(name: str, size: int, limit: int) -> UnsupportedDocument:

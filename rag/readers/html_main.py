@@ -15,7 +15,7 @@ import re
 
 from . import html_plain
 from .decoding import normalize
-from . import Extracted
+from .extracted import Extracted
 
 CAREFUL_UP_TO = 1_500          # elements; the median page of its test set has 658, the 99th percentile 3,088
 MAX_ELEMENTS = 20_000           # past it, rag.readers.html_plain (fast mode takes about 1 s at 20,000)

@@ -7,7 +7,7 @@ import re
 from html.parser import HTMLParser
 
 from .decoding import normalize
-from . import Extracted
+from .extracted import Extracted
 
 # the page's furniture and what never shows; <header>, <form> and <noscript> can hold the whole page
 _SKIP = {"script", "style", "template", "nav", "footer", "aside", "button", "svg", "iframe", "object",

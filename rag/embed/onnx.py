@@ -1,13 +1,12 @@
 """ONNX Runtime embedder: the torch-free query path. The only module that imports onnxruntime and
 tokenizers.
 
-It serves an export made by rag.export (model.onnx, tokenizer.json, export.json) through the
-Embedder protocol of rag.embed. The graph already mean-pools and L2-normalises, so a row is a unit
+It serves an export made by rag.embed.export (model.onnx, tokenizer.json, export.json) through the
+Embedder protocol of rag.embed.protocol. The graph already mean-pools and L2-normalises, so a row is a unit
 float32 vector and an inner product is a cosine, as everywhere else.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from pathlib import Path
@@ -17,9 +16,10 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
-from .embed import adds_up
+from ..files import file_sha256
+from .protocol import adds_up
 
-FILES = ("model.onnx", "tokenizer.json")   # hashed into export.json by rag.export
+FILES = ("model.onnx", "tokenizer.json")   # hashed into export.json by rag.embed.export
 # Measured on the 2-core machine (58 seed passages; median of 200 single questions):
 #   batch 16 / 32 / 64 at 2 threads: 72 / 50 / 26 passages/s. Smaller is faster on CPU (less padding,
 #   activations stay in cache; 600 random-length passages agree), and 8 is faster still (44 vs 37/s
@@ -45,7 +45,7 @@ def _stamp(path: Path) -> tuple[int, int, int]:
 def _read_verified(onnx_dir: Path) -> tuple[dict, dict[str, tuple]] | None:
     """export.json and a (inode, size, mtime) stamp of each of FILES, or None when anything is
     missing or a hash differs. Files are hashed in chunks, never held whole in memory (the model is
-    90 MB, and onnxruntime loads it from its path); rag.export replaces files by rename, so a file
+    90 MB, and onnxruntime loads it from its path); rag.embed.export replaces files by rename, so a file
     that still has its stamp after loading is the file that was hashed."""
     try:
         meta = json.loads((onnx_dir / "export.json").read_text(encoding="utf-8"))
@@ -55,11 +55,7 @@ def _read_verified(onnx_dir: Path) -> tuple[dict, dict[str, tuple]] | None:
         stamps = {}
         for f in FILES:
             stamps[f] = _stamp(onnx_dir / f)
-            digest = hashlib.sha256()
-            with open(onnx_dir / f, "rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    digest.update(chunk)
-            if digest.hexdigest() != sums.get(f) or _stamp(onnx_dir / f) != stamps[f]:
+            if file_sha256(onnx_dir / f) != sums.get(f) or _stamp(onnx_dir / f) != stamps[f]:
                 return None
     except (OSError, ValueError):
         return None
@@ -114,7 +110,7 @@ class OnnxEmbedder:
         unknown = [n for n in self._inputs if n not in _FIELDS]
         if unknown:
             raise ValueError(f"model.onnx wants inputs {unknown} that a tokenizer does not produce; "
-                             "re-export with rag.export or use --backend torch")
+                             "re-export with rag.embed.export or use --backend torch")
 
     def count_tokens(self, text: str) -> int:
         """Tokens in `text`, special tokens included, without truncation."""

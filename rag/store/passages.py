@@ -15,7 +15,7 @@ from functools import lru_cache, partial
 
 import numpy as np
 
-from .schema import Document, IndexMismatch, Passage
+from ..schema import Document, IndexMismatch, Passage
 
 ROW = np.dtype([("offset", "<i8"), ("doc", "<i4"), ("para", "<i4"), ("part", "<i4"),
                 ("sentences", "<i4"), ("boilerplate", "?")])

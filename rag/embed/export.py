@@ -2,25 +2,23 @@
 imports torch.
 
 The graph holds the whole encoder: transformer, mean pooling over the attention mask and L2
-normalisation, so `rag.onnx_embed` only tokenizes, pads and runs it. Every export is checked
+normalisation, so `rag.embed.onnx` only tokenizes, pads and runs it. Every export is checked
 against sentence-transformers before export.json (written last) vouches for the files.
 """
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import onnx_embed
-from .embed import TorchEmbedder
-from .schema import RagError
+from ..files import file_sha256, write_atomic
+from ..schema import RagError
+from . import onnx
+from .sbert import TorchEmbedder
 
 OPSET = 17
 # Texts every export is checked on at index time: short and long, padded and not, plain and not.
@@ -54,26 +52,6 @@ def _check_architecture(model) -> None:
     if names[:2] != ["Transformer", "Pooling"] or not mean or any(n != "Normalize" for n in names[2:]):
         raise RagError(f"cannot export {names}: only Transformer + mean Pooling [+ Normalize] models are "
                        "supported; use --backend torch for this model")
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through `write(tmp_path)` to a temporary name beside `path`, fsync, then os.replace."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)   # mkstemp makes 0600; give the files the usual rw-r--r--
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _export_graph(encoder: _SentenceEncoder, example: dict[str, torch.Tensor], path: Path) -> None:
@@ -119,7 +97,7 @@ def export(model_name: str | TorchEmbedder, out_dir: Path, check_texts: list[str
     """Export a model into `out_dir` (model.onnx, tokenizer.json, export.json) and verify it.
 
     Args:
-        model_name: a sentence-transformers name or folder, as rag.embed.TorchEmbedder takes it,
+        model_name: a sentence-transformers name or folder, as rag.embed.sbert.TorchEmbedder takes it,
             or an already loaded TorchEmbedder.
         out_dir: created if missing; files in it are replaced atomically, export.json last.
         check_texts: texts whose ONNX and torch embeddings must agree (cosine >= 0.9999).
@@ -140,19 +118,19 @@ def export(model_name: str | TorchEmbedder, out_dir: Path, check_texts: list[str
     example = tokenizer(["a short one", "a longer example sentence that forces padding in the batch"],
                         padding=True, return_tensors="pt")
     out_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out_dir / "model.onnx",
+    write_atomic(out_dir / "model.onnx",
                   lambda p: _export_graph(_SentenceEncoder(transformer, input_names), example, p))
-    _atomic_write(out_dir / "tokenizer.json", lambda p: tokenizer.backend_tokenizer.save(str(p)))
+    write_atomic(out_dir / "tokenizer.json", lambda p: tokenizer.backend_tokenizer.save(str(p)))
     meta = {"model": model_name, "dim": reference.dim, "max_tokens": reference.max_tokens,
             "inputs": input_names,
-            "sha256": {f: _sha256(out_dir / f) for f in onnx_embed.FILES}}
-    candidate = onnx_embed.OnnxEmbedder(out_dir, meta)
+            "sha256": {f: file_sha256(out_dir / f) for f in onnx.FILES}}
+    candidate = onnx.OnnxEmbedder(out_dir, meta)
     low = _min_cosine(reference, candidate, check_texts)
     if low < MIN_COSINE:
         raise RuntimeError(f"ONNX export of {model_name!r} disagrees with sentence-transformers "
                            f"(min cosine {low:.6f} < {MIN_COSINE}); use --backend torch")
     meta |= {"min_cosine": low, "checked": len(check_texts), "torch": torch.__version__,
-             "onnxruntime": onnx_embed.runtime_version()}
+             "onnxruntime": onnx.runtime_version()}
     text = json.dumps(meta, indent=2) + "\n"
-    _atomic_write(out_dir / "export.json", lambda p: p.write_text(text, encoding="utf-8"))
+    write_atomic(out_dir / "export.json", text.encode("utf-8"))
     return meta

@@ -1,4 +1,4 @@
-"""Writing one index generation: the files rag/build.py publishes through rag.publish.Writer.
+"""Writing one index generation: the files rag/build.py publishes through rag.store.publish.Writer.
 
 Memory stays near one copy of the vectors whatever the corpus size: sentence vectors (4 per passage
 on average, 6 GB at a million passages) are streamed into sentences.npy block by block, never
@@ -13,13 +13,14 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from . import index as vindex
+from .. import index as vindex
+from ..config import Settings
+from ..embed.protocol import onnx_dir_for
+from ..ingest import INGEST_VERSION
+from ..lexical import Lexical
+from ..schema import Document, Passage
 from . import passages as passage_table
 from . import publish
-from .config import Settings
-from .lexical import Lexical
-from .schema import Document, Passage
-from .snapshot import INGEST_VERSION
 
 # The write's progress steps: passage table, vector index, sentence vectors, keyword index, publish.
 WRITE_STEPS = 5
@@ -46,7 +47,7 @@ def indexed_text(p: Passage, context: str, doc: Document | None) -> str:
     return ". ".join(head + [p.text])
 
 
-def write(writer: publish.Writer, settings: Settings, slots: Sequence[Slot], dim: int,
+def write(writer: publish.Writer, settings: Settings, slots: Sequence[Slot], *, dim: int,
           tick: Callable[[str, int, int], None]) -> str:
     """Write every file of the generation from the documents' slots, then publish it."""
     docs = [s.doc for s in slots]
@@ -60,12 +61,12 @@ def write(writer: publish.Writer, settings: Settings, slots: Sequence[Slot], dim
     del vecs
     tick("write", 2, WRITE_STEPS)
     sentences = write_npy(writer, "sentences.npy", (s.sentences() for s in slots),
-                          sum(s.sentence_rows for s in slots), dim)
+                          rows=sum(s.sentence_rows for s in slots), dim=dim)
     tick("write", 3, WRITE_STEPS)
     by_doc = {d.doc_id: d for d in docs}
     Lexical.build([indexed_text(p, settings.context, by_doc.get(p.doc_id)) for p in passages],
                   settings.bm25_k1, settings.bm25_b,
-                  settings.stopwords).save(writer.tmp / "bm25")
+                  stopwords=settings.stopwords).save(writer.tmp / "bm25")
     writer.add_folder("bm25")
     tick("write", 4, WRITE_STEPS)
     manifest = {"model": settings.model, "dim": int(dim), "normalized": True, "metric": "inner_product",
@@ -81,7 +82,7 @@ def write(writer: publish.Writer, settings: Settings, slots: Sequence[Slot], dim
     return name
 
 
-def write_npy(writer: publish.Writer, name: str, blocks: Iterable[np.ndarray], rows: int, dim: int) -> int:
+def write_npy(writer: publish.Writer, name: str, blocks: Iterable[np.ndarray], *, rows: int, dim: int) -> int:
     """A float32 (rows, dim) .npy file, byte for byte what np.save writes, from blocks of rows
     written and hashed as they come (constant memory). Returns the rows; refuses a count that differs."""
     header = io.BytesIO()
@@ -102,7 +103,6 @@ def write_npy(writer: publish.Writer, name: str, blocks: Iterable[np.ndarray], r
 
 def onnx_hashes(settings: Settings) -> dict:
     """The sha256 of the model's ONNX export files, when an export exists (else {})."""
-    from .embed import onnx_dir_for
     try:
         meta = json.loads((onnx_dir_for(settings.index_dir, settings.model) / "export.json").read_text("utf-8"))
         return dict(meta["sha256"]) if meta.get("model") == settings.model else {}

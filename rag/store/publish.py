@@ -1,5 +1,5 @@
 """Publishing a generation into the index folder: one writer at a time (a lock), a temporary
-folder, durable checksummed writes, then an atomic rename and flip of CURRENT (see rag.store for the
+folder, durable checksummed writes, then an atomic rename and flip of CURRENT (see rag.store.layout for the
 layout and the verified reads)."""
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from .schema import RagError
-from .store import FORMAT, GENERATION, SELF, VERSION, file_digest, manifest_digest
+from ..files import file_digest, write_atomic
+from ..schema import RagError
+from .layout import FORMAT, GENERATION, SELF, VERSION, manifest_digest, read_current
 
 
 class Writer:
@@ -94,12 +95,7 @@ class Writer:
         previous = _live_name(self.root)
         os.rename(self.tmp, self.root / self.name)
         _fsync_dir(self.root)   # the new folder is durable before CURRENT may name it
-        pointer = self.root / "CURRENT.tmp"
-        with open(pointer, "w", encoding="ascii") as f:
-            f.write(self.name + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(pointer, self.root / "CURRENT")
+        write_atomic(self.root / "CURRENT", (self.name + "\n").encode("ascii"), tmp=self.root / "CURRENT.tmp")
         _fsync_dir(self.root)
         self._drop_old(keep={self.name, previous})
         return self.name
@@ -175,7 +171,7 @@ def _alive(pid: int) -> bool:
 
 def _live_name(index_dir: Path) -> str | None:
     try:
-        return (index_dir / "CURRENT").read_text(encoding="ascii").strip()
+        return read_current(index_dir)
     except (OSError, UnicodeDecodeError):
         return None
 

@@ -1,11 +1,10 @@
 """One published index generation, verified and loaded: documents, the passage table, vectors, BM25
-and the answer-sentence vectors. Passages (rag.passages) and, in a large index, sentence vectors
-(rag.sentences) are read from disk per query, so a loaded index costs little more than its vector
+and the answer-sentence vectors. Passages (rag.store.passages) and, in a large index, sentence vectors
+(rag.store.sentences) are read from disk per query, so a loaded index costs little more than its vector
 and keyword indexes. Immutable once loaded, so it is safe to share across threads."""
 from __future__ import annotations
 
 import functools
-
 import io
 import json
 from dataclasses import dataclass
@@ -13,15 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import index as vindex
-from . import store
-from .lexical import Lexical
+from .. import index as vindex
+from ..ingest import INGEST_VERSION
+from ..lexical import Lexical
+from ..schema import Document, IndexMismatch
+from . import layout
 from .passages import ROW, PassageTable
-from .schema import Document, IndexMismatch
 from .sentences import SentenceVectors
-
-INGEST_VERSION = 4   # bump when parsing changes, so old passages are not reused (4: rag.segment's splitter,
-                     # trafilatura's HTML main text, rag.readers.decoding's encodings and normal form)
 
 
 @dataclass(frozen=True)
@@ -38,8 +35,8 @@ class Snapshot:
     @classmethod
     def load(cls, index_dir: Path, model: str) -> "Snapshot":
         """Load the live generation, refusing it when checksums, counts or the model disagree."""
-        gen = store.current(index_dir)
-        manifest, files = store.read_verified(gen, read=("documents.json", "rows.npy"),
+        gen = layout.current(index_dir)
+        manifest, files = layout.read_verified(gen, read=("documents.json", "rows.npy"),
                                               keep_open=("passages.jsonl", "sentences.npy", "vectors.faiss"))
         handles = [f for f in files.values() if not isinstance(f, bytes)]
         try:

@@ -1,5 +1,5 @@
 """The index folder on disk: its layout, and checksum-verified reads of the live generation
-(rag.publish writes them: one writer at a time, published atomically). Knows nothing of faiss or
+(rag.store.publish writes them: one writer at a time, published atomically). Knows nothing of faiss or
 models; it moves bytes.
 
     index/CURRENT          -> "gen-000007"   (replaced atomically; readers follow it)
@@ -15,12 +15,12 @@ import re
 from collections.abc import Collection
 from pathlib import Path
 
-from .schema import IndexMismatch, IndexNotBuilt
+from ..files import file_digest
+from ..schema import IndexMismatch, IndexNotBuilt
 
 FORMAT, VERSION = "rag-index", 2   # v2: the manifest carries its own checksum (v1 indexes still load)
 GENERATION = re.compile(r"^gen-(\d{6})$")
 SELF = "manifest_sha256"   # a manifest's checksum of its own content (every key but this one)
-CHUNK = 8 << 20            # bytes hashed at a time when a file is checked but not kept in memory
 
 
 def sha256(data: bytes) -> str:
@@ -34,10 +34,36 @@ def manifest_digest(manifest: dict) -> str:
     return sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8"))
 
 
+def read_current(index_dir: Path) -> str:
+    """The generation name in index_dir/CURRENT, unchecked. Raises OSError or UnicodeDecodeError."""
+    return (index_dir / "CURRENT").read_text(encoding="ascii").strip()
+
+
+class Pointer:
+    """CURRENT of one index folder, read again only when it changed. Publishing replaces CURRENT by
+    rename, so while its inode, size and mtime are unchanged the name read last time still holds
+    (one stat per query, no read)."""
+
+    def __init__(self, index_dir: Path):
+        self.index_dir = index_dir
+        self._last: tuple = (None, "")   # (stat stamp of CURRENT, the name it held): swapped whole
+
+    def name(self) -> str:
+        """The generation CURRENT names, unchecked ("" when there is none or it is unreadable)."""
+        try:
+            st = os.stat(self.index_dir / "CURRENT")
+            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+            if stamp != self._last[0]:
+                self._last = (stamp, read_current(self.index_dir))
+            return self._last[1]
+        except (OSError, UnicodeDecodeError):
+            return ""
+
+
 def current(index_dir: Path) -> Path:
     """The live generation folder, or IndexNotBuilt."""
     try:
-        name = (index_dir / "CURRENT").read_text(encoding="ascii").strip()
+        name = read_current(index_dir)
     except (FileNotFoundError, NotADirectoryError):
         raise IndexNotBuilt(f"no index in {index_dir}/ — run: python -m rag index") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -110,12 +136,3 @@ def _checked(gen: Path, name: str, meta, whole: bool, keep: bool):
     f.close()
     return blob
 
-
-def file_digest(f) -> tuple[str, int]:
-    """(sha256, size) of an open file, read in chunks into one buffer (no larger than the file)."""
-    h, size, buf = hashlib.sha256(), 0, bytearray(max(1, min(CHUNK, os.fstat(f.fileno()).st_size)))
-    view = memoryview(buf)
-    while n := f.readinto(buf):
-        h.update(view[:n])
-        size += n
-    return h.hexdigest(), size
