@@ -14,12 +14,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from servers import wait_answering
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Five top passages of the seeds come to at most ~1,700 prompt tokens with the instructions
@@ -58,24 +58,10 @@ def serve(threads: int = 1, n_ctx: int = N_CTX, seconds: float = 60):
         url = proc.stdout.readline().decode().strip()     # the child's first line: its address
         if not url.startswith("http://127.0.0.1:"):
             raise RuntimeError(f"the LLM server did not start (exit {proc.poll()}); see {log}")
-        _wait_healthy(url, proc, seconds, log)
+        wait_answering(url + "/health", proc, seconds, log=str(log))
         yield Running(url, proc, time.perf_counter() - t0, log)
     finally:
         _stop(proc)
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, seconds: float, log: Path) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the LLM server exited with code {proc.returncode}; see {log}")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"{url}/health did not answer within {seconds} s; see {log}")
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -11,7 +11,7 @@ import textwrap
 from . import render
 
 # Subcommand groups beside search/ask/cite/eval: each module has add_parsers(sub, common) and COMMANDS.
-GROUPS = ("documents",)
+GROUPS = ("documents", "mcp", "serve")
 
 
 def _common() -> argparse.ArgumentParser:

@@ -29,3 +29,18 @@ def may_change(expected: str, given: str) -> tuple[bool, int, str]:
 
 def is_local(host: str) -> bool:
     return host in LOCAL_HOSTS
+
+
+def may_read(expected: str, given: str, host: str) -> tuple[bool, int, str]:
+    """(allowed, HTTP status when not, the reason) for any request to a server bound to `host`. On
+    this machine reading is open; bound to another host, every request needs the token."""
+    if is_local(host):
+        return True, 200, ""
+    if not expected:
+        return False, 403, (f"this server listens on {host}, beyond this machine: set RAG_API_TOKEN "
+                            "on the server and send it as 'Authorization: Bearer <token>'")
+    if not given:
+        return False, 401, "this server needs a token: send 'Authorization: Bearer <token>' (RAG_API_TOKEN)"
+    if not hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8")):
+        return False, 403, "wrong token; use the server's RAG_API_TOKEN"
+    return True, 200, ""
