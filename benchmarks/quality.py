@@ -87,7 +87,7 @@ def main() -> None:
             print(f"| published: {system} | {ndcg} | — | {r100} | — | |")
     for row in rows(base):
         settings = Settings.from_env(dict(os.environ, **dict(row.env)))
-        m = beir.evaluate(settings, folder, args.split, row.mode)
+        m = beir.evaluate(settings, folder, split=args.split, mode=row.mode)
         bold = "**" if row.label.startswith("**") else ""
         figures = " | ".join(f"{bold}{m[k]:.4f}{bold}" for k in ("ndcg@10", "recall@10", "recall@100", "mrr@10"))
         print(f"| {row.label} | {figures} | {command(row, shown, args.split)} |", flush=True)

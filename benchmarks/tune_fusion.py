@@ -44,7 +44,7 @@ def fused(c: retrieve.Candidates, floor: float, mode: str = "hybrid", s: Setting
         return dense
     if mode == "keyword":
         return np.where(c.lexical > 0, c.lexical, -1.0)        # keyword mode returns only rows sharing a term
-    return retrieve.adaptive(dense, c.lexical, s.dense_weight, c.ceiling, c.rare_idf, floor)
+    return retrieve.adaptive(dense, c.lexical, s.dense_weight, ceiling=c.ceiling, rare_idf=c.rare_idf, floor=floor)
 
 
 def ndcg(cands, qids, qrels, doc_of, floor, mode="hybrid", per_query=False):
@@ -81,7 +81,7 @@ STOP = {"a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in
 
 def beir_set(folder: Path, split: str, floors: list[float], diagnostics: bool) -> None:
     base = Settings()
-    beir.evaluate(base, folder, split, "keyword", depth=10)   # builds or reuses the cached index
+    beir.evaluate(base, folder, split=split, mode="keyword", depth=10)   # builds or reuses the cached index
     cache = next((ROOT / ".cache").glob(f"beir-{folder.name}-*"))
     eng = Engine(replace(base, docs_dir=cache / "docs", index_dir=next(cache.glob("index-*"))))
     rows = passage_rows(eng)

@@ -43,7 +43,7 @@ def fuse(fusion: str, param: float, c: retrieve.Candidates, share: float = 0.0) 
         return np.array([m[r] for r in c.rows.tolist()])
     if fusion == "convex":
         return retrieve.convex(dense, c.lexical, param)
-    return retrieve.bounded(dense, c.lexical, param, c.ceiling)
+    return retrieve.bounded(dense, c.lexical, param, ceiling=c.ceiling)
 
 
 def main() -> None:
@@ -54,7 +54,7 @@ def main() -> None:
     ap.add_argument("--shares", default="0", help="sentence shares to try, comma-separated (Settings.sentence_share)")
     args = ap.parse_args()
     base = Settings()
-    beir.evaluate(base, SCIFACT, args.split, "keyword", depth=10)   # makes sure the cached index exists
+    beir.evaluate(base, SCIFACT, split=args.split, mode="keyword", depth=10)   # makes sure the cached index exists
     cache = next((ROOT / ".cache").glob("beir-scifact-*"))
     eng = Engine(replace(base, docs_dir=cache / "docs", index_dir=next(cache.glob("index-*"))))
     rows = passage_rows(eng)

@@ -72,7 +72,7 @@ def cases(engine: Engine, path: Path = SET) -> list[Case]:
 
 
 def run(cs: list[Case], threshold: float) -> list[tuple[Case, V.Verdict]]:
-    return [(c, V.check(c.claim, c.given, c.vec, c.units, threshold)) for c in cs]
+    return [(c, V.check(c.claim, c.given, c.vec, table=c.units, threshold=threshold)) for c in cs]
 
 
 def tally(results) -> dict[str, tuple[int, int]]:

@@ -51,7 +51,7 @@ def salient_unknown(question: str, vocabulary: frozenset[str], tokenize: Callabl
     return out
 
 
-def score_sentences(qvec: np.ndarray, qtokens: list[str], sent_vecs: np.ndarray, sent_tokens: list[list[str]],
+def score_sentences(qvec: np.ndarray, qtokens: list[str], *, sent_vecs: np.ndarray, sent_tokens: list[list[str]],
                     overlap_weight: float) -> np.ndarray:
     """Cosine to the question + overlap_weight * share of distinct question terms in the sentence."""
     n = len(sent_tokens)
@@ -79,7 +79,8 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
             continue
         texts = p.sentence_texts()
         toks[hi] = [tokenize(t) for t in texts]
-        scores = score_sentences(qvec, qtokens, sentence_vectors(hit), toks[hi], params.overlap_weight)
+        scores = score_sentences(qvec, qtokens, sent_vecs=sentence_vectors(hit), sent_tokens=toks[hi],
+                                 overlap_weight=params.overlap_weight)
         scores += params.passage_weight * (hit.dense if hit.dense is not None else 0.0)
         untyped = max(untyped, float(scores.max()))
         if kind is not None:     # typed only where the type can decide: below this no sentence is chosen
@@ -104,7 +105,7 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
     held = {t for ts in toks[best[1]][best[2]:best[3] + 1] for t in ts}
     if len(asked & held) * 3 < 2 * len(asked):
         kind = None            # the best quote is about something else as well: no short answer to stand out
-    sentences = tuple(_cite(c, hits, kind if c is best else None, question) for c in chosen)
+    sentences = tuple(_cite(c, hits, kind if c is best else None, question=question) for c in chosen)
     text = " ".join(f"{s.text} [{s.marker}]" for s in sentences)
     short = next((s.text[s.short[0]:s.short[1]] for s in sentences if s.short), "")
     return Answer(question, text, True, sentences, tuple(hits), notice, mode, short=short)
@@ -130,7 +131,7 @@ def _dedupe(cands):
     return out
 
 
-def _cite(cand, hits: list[Hit], kind: str | None, question: str) -> Sentence:
+def _cite(cand, hits: list[Hit], kind: str | None, *, question: str) -> Sentence:
     score, hi, first, last, hit = cand
     a, b = hit.passage.sentences[first][0], hit.passage.sentences[last][1]
     text = hit.passage.text[a:b]

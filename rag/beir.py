@@ -92,7 +92,7 @@ def metrics(run: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> dict
     return {k: round(v / len(judged), 4) if judged else 0.0 for k, v in out.items()}
 
 
-def evaluate(settings, folder: Path, split: str = "test", mode: str | None = None, cache: Path | None = None,
+def evaluate(settings, folder: Path, *, split: str = "test", mode: str | None = None, cache: Path | None = None,
              progress=None, depth: int = 100, embedder=None) -> dict:
     """Index a BEIR corpus with `settings` (docs and index go under `cache`), run its queries, score them."""
     from .engine import Engine

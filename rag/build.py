@@ -67,8 +67,8 @@ def build(settings: Settings, get_embedder: Callable, *, previous: Snapshot | No
                 slots.append(None)
                 fresh.append((len(slots) - 1, path, data, doc_id, sha, original))
         unchanged = [s.file for s in slots if s is not None]
-        new, embedded = (_ingest_new(settings, get_embedder, fresh, slots, skipped, tick,
-                                     writer.work_file("sentences.f32")) if fresh else ([], 0))
+        new, embedded = (_ingest_new(settings, get_embedder, fresh, slots=slots, skipped=skipped, tick=tick,
+                                     spill=writer.work_file("sentences.f32")) if fresh else ([], 0))
         slots = [s for s in slots if s is not None]
         if not slots:
             raise BadInput(f"no documents to index in {settings.docs_dir}/ (add .txt, .md, .html or .pdf files)"
@@ -90,7 +90,7 @@ def build(settings: Settings, get_embedder: Callable, *, previous: Snapshot | No
                        tuple(skipped), time.perf_counter() - t0, name, rebuilt=True, embedded=embedded, notice=stale)
 
 
-def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick,
+def _ingest_new(settings: Settings, get_embedder, fresh, *, slots, skipped, tick,
                 spill: Path) -> tuple[list[str], int]:
     """Parse new or changed files, embed all their passages in one batched pass, fill their slots."""
     emb = get_embedder()
@@ -99,7 +99,7 @@ def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick,
     tick("read", 0, len(fresh))
     for i, (slot, path, data, doc_id, sha, original) in enumerate(fresh):
         try:
-            got = readers.read(path.name, data, settings.max_pages, settings.parse_seconds)
+            got = readers.read(path.name, data, max_pages=settings.max_pages, seconds=settings.parse_seconds)
             doc, passages = ingest.parse(path.name, got.text, count=emb.count_tokens, limit=emb.max_tokens,
                                          doc_id=doc_id, sha=sha, title_room=room, extracted=got,
                                          original=original, counts=emb.count_tokens_batch,
@@ -114,7 +114,7 @@ def _ingest_new(settings: Settings, get_embedder, fresh, slots, skipped, tick,
         if i % 200 == 0 or i == len(fresh) - 1:
             tick("read", i + 1, len(fresh))
     flat = [(doc, p) for _, doc, ps in parsed for p in ps]
-    vecs, counts, sentences = _embed(emb, flat, settings, tick, spill)
+    vecs, counts, sentences = _embed(emb, flat, settings, tick=tick, spill=spill)
     row = srow = 0
     for slot, doc, passages in parsed:
         n, m = len(passages), sum(counts[row:row + len(passages)])
@@ -139,7 +139,7 @@ def _reuse(old: Snapshot, doc: Document) -> generation.Slot:
                            b - a, lambda: old.sentences.span(a, b))
 
 
-def _embed(emb, flat: list[tuple[Document, Passage]], settings: Settings, tick: Progress, spill: Path):
+def _embed(emb, flat: list[tuple[Document, Passage]], settings: Settings, *, tick: Progress, spill: Path):
     """Vectors for the passages, in one batched pass; for answers, their sentences' vectors, encoded
     SPILL_ROWS at a time and written to `spill` as they come. Returns the passage vectors, the
     sentence count of each passage, and read(first, count) for rows of the sentence vectors."""

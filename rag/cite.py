@@ -95,7 +95,7 @@ def context(same: Sequence[Passage], i: int) -> Context:
 
 
 def suggest(ref: str, documents: Sequence[Document], passages_of: Callable[[str], Sequence[Passage]],
-            n: int = 5) -> tuple[Passage, ...]:
+            *, n: int = 5) -> tuple[Passage, ...]:
     """The passages whose id or label is closest to what was typed, looked for in the SUGGEST_DOCS
     documents whose id, label, file name or author is closest to it."""
     doc_keys: dict[str, list[str]] = {}

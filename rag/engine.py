@@ -47,7 +47,7 @@ class Engine:
 
     # -- index ---------------------------------------------------------------------------------
     @classmethod
-    def open(cls, settings: Settings | None = None, build_if_missing: bool = True, progress=None,
+    def open(cls, settings: Settings | None = None, *, build_if_missing: bool = True, progress=None,
              embedder: Embedder | None = None) -> "Engine":
         """An engine with its index loaded, building it first when there is none."""
         engine = cls(settings, embedder)
@@ -116,8 +116,8 @@ class Engine:
         not `answers_only`), the question's vector and tokens, and the generation searched. Raises
         BadInput like `search`."""
         question, notice = self.check_question(question)
-        return Q.retrieve(self._snapshot(), self.settings, self._encode, question, notice, k=k, mode=mode,
-                          where=where, answers_only=answers_only)
+        return Q.retrieve(self._snapshot(), self.settings, self._encode, question=question, notice=notice, k=k,
+                          mode=mode, where=where, answers_only=answers_only)
 
     def compose(self, retrieval: Retrieval, params: A.AnswerParams | None = None) -> Answer:
         """The extractive answer to a retrieval (with `params`, default the engine's answer_params)."""
@@ -158,7 +158,7 @@ class Engine:
         keyword index over the same passages (default the loaded one)."""
         snap = self._snapshot()
         qvec = self._encode(snap, question) if qvec is None else qvec
-        return R.candidates(snap, qvec, (lexical or snap.lexical).tokenize(question), pool, lexical)
+        return R.candidates(snap, qvec, (lexical or snap.lexical).tokenize(question), pool=pool, lexical=lexical)
 
     def passage_vectors(self) -> np.ndarray:
         """Every passage's vector, in row order (the order of documents() and their passages())."""

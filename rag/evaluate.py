@@ -52,7 +52,7 @@ def question_kind(question: str) -> str:
     return next((k for k, rx in _KINDS if re.search(rx, question, re.I)), "other")
 
 
-def dev_report(engine, qa: list[dict], mode: str | None = None, k: int = 10) -> dict:
+def dev_report(engine, qa: list[dict], *, mode: str | None = None, k: int = 10) -> dict:
     """Retrieval, answer and abstention quality of `engine` on a QA set."""
     passages = engine._snapshot().passages
     rows, cited, intact = [], 0, 0

@@ -102,7 +102,7 @@ def take(index: faiss.Index, rows: np.ndarray) -> np.ndarray:
 
 
 def search(index: faiss.Index, query: np.ndarray, k: int,
-           allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+           *, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (scores, row ids) for one normalized query vector; rows limited to `allowed` if given.
 
     Faiss pads with id -1 when fewer than k rows exist; those are dropped here, so callers never
@@ -117,7 +117,7 @@ def search(index: faiss.Index, query: np.ndarray, k: int,
     if k <= 0:
         return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
     if approximate(index):
-        scores, ids = _search_graph(index, q, k, allowed)
+        scores, ids = _search_graph(index, q, k, allowed=allowed)
     else:
         params = None
         if allowed is not None:
@@ -127,7 +127,7 @@ def search(index: faiss.Index, query: np.ndarray, k: int,
     return scores[0][keep], ids[0][keep]
 
 
-def _search_graph(index: faiss.Index, q: np.ndarray, k: int, allowed: np.ndarray | None):
+def _search_graph(index: faiss.Index, q: np.ndarray, k: int, *, allowed: np.ndarray | None):
     """HNSW search. A small allowed set is searched exactly (a graph walk would mostly meet rows it
     must skip); a larger one filters the walk through a bitmap, with efSearch raised by how sparse
     the set is so the walk still sees about EF_SEARCH allowed rows."""

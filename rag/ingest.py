@@ -67,7 +67,7 @@ def parse(file_name: str, source: str, *, count: T.Count | None = None,
                   if (cleaned := T.clean(source[a:b]))]            # (a block of only invisible chars is no text)
     head = [doc.title + ". ", ""] if count and doc.title and title_room != "none" else []
     if count:
-        heads, totals, counts = _counted(head, [p[3] for p in paragraphs], count, counts, adds_up)
+        heads, totals, counts = _counted(head, [p[3] for p in paragraphs], count, counts=counts, adds_up=adds_up)
     room = heads[0] - heads[1] if head else 0
     for para, (a, b, section, cleaned) in enumerate(paragraphs, start=1):
         boiler = sum(bool(p.search(cleaned)) for p in _BOILER) >= 2
@@ -81,7 +81,7 @@ def parse(file_name: str, source: str, *, count: T.Count | None = None,
             where = range(b - a + 1) if cleaned == source[a:b] else T.clean_map(source[a:b])[1]
         for part, (x, y) in enumerate(cuts, start=1 if len(cuts) > 1 else 0):
             body = cleaned[x:y]
-            start, end = T.source_span(source[a:b], where, x, y) if len(cuts) > 1 else (0, b - a)
+            start, end = T.source_span(source[a:b], where, x=x, y=y) if len(cuts) > 1 else (0, b - a)
             start, end = a + start, a + end
             pid = f"{doc_id}:{para}" + (f".{part}" if part else "")
             cite = f"{doc.label}, {where_cited}" + (f" (part {part})" if part else "")
@@ -91,7 +91,7 @@ def parse(file_name: str, source: str, *, count: T.Count | None = None,
     return doc, passages
 
 
-def _counted(head: list[str], paragraphs: list[str], count, counts, adds_up: bool):
+def _counted(head: list[str], paragraphs: list[str], count, *, counts, adds_up: bool):
     """(counts of `head`, counts of `paragraphs`, the batched count for T.pieces), in one batched call.
     When counts add up, the paragraphs' sentences are counted instead: a paragraph's count is the sum
     of its sentences' less the special tokens each repeats, and T.pieces finds them remembered."""

@@ -44,7 +44,7 @@ def forward_index(tokens: list[list[str]]) -> tuple[dict[str, int], np.ndarray, 
     return vocab, lengths.astype(np.int32), indptr, terms.astype(np.int32), counts.astype(np.uint16)
 
 
-def bm25(qids: np.ndarray, rows: np.ndarray, fwd: dict, idf: np.ndarray, k1: float, b: float) -> np.ndarray:
+def bm25(qids: np.ndarray, rows: np.ndarray, fwd: dict, *, idf: np.ndarray, k1: float, b: float) -> np.ndarray:
     """Exact BM25 (bm25s 'lucene': idf * tf / (tf + k1 (1 - b + b len / avglen))) of `rows` for query
     term ids `qids` (a repeated term counts again, as in bm25s). Pure numpy."""
     indptr, terms, tfs, lengths = fwd["indptr"], fwd["terms"], fwd["tfs"], fwd["lengths"]
@@ -64,7 +64,7 @@ def bm25(qids: np.ndarray, rows: np.ndarray, fwd: dict, idf: np.ndarray, k1: flo
 class TantivyEngine:
     """Rows are passage rows; `row` is a fast field, so hits map to rows without reading documents."""
 
-    def __init__(self, path: Path, fwd: dict, vocab: list[str], k1: float, b: float):
+    def __init__(self, path: Path, fwd: dict, vocab: list[str], *, k1: float, b: float):
         self.path, self.fwd, self.k1, self.b = Path(path), fwd, k1, b
         self.terms = {t: i for i, t in enumerate(vocab)}
         self.n = len(fwd["lengths"])
@@ -90,7 +90,7 @@ class TantivyEngine:
         vocab, lengths, indptr, terms, tfs = forward_index(tokens)
         fwd = {"lengths": lengths, "indptr": indptr, "terms": terms, "tfs": tfs,
                "avglen": float(lengths.mean()) if len(lengths) else 1.0}
-        engine = cls(tmp / "tantivy", fwd, list(vocab), k1, b)
+        engine = cls(tmp / "tantivy", fwd, list(vocab), k1=k1, b=b)
         weakref.finalize(engine, shutil.rmtree, tmp, True)
         return engine
 
@@ -111,7 +111,7 @@ class TantivyEngine:
         fwd["avglen"] = float(np.mean(fwd["lengths"])) if len(fwd["lengths"]) else 1.0
         vocab = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
         params = json.loads((folder / "params.json").read_text(encoding="utf-8"))
-        return cls(folder / "tantivy", fwd, vocab, float(params["k1"]), float(params["b"]))
+        return cls(folder / "tantivy", fwd, vocab, k1=float(params["k1"]), b=float(params["b"]))
 
     def ids(self, tokens: list[str]) -> list[int]:
         return [self.terms[t] for t in tokens if t in self.terms]
@@ -124,7 +124,7 @@ class TantivyEngine:
         rows = np.asarray(rows, dtype=np.int64)
         if len(qids) == 0 or len(rows) == 0:
             return np.zeros(len(rows), dtype=np.float32)
-        return bm25(qids, rows, self.fwd, self.idf, self.k1, self.b)
+        return bm25(qids, rows, self.fwd, idf=self.idf, k1=self.k1, b=self.b)
 
     def top(self, tokens: list[str], n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The n best rows with a positive score (ties by row), and their exact scores."""

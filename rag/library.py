@@ -80,20 +80,21 @@ def add_files(settings: Settings, paths: list[Path]) -> list[Added]:
             except readers.UnsupportedDocument as exc:
                 out.append(Added(path.name, status="refused", detail=str(exc)))
                 continue
-            out.append(_store(settings, folder, path.name, data, source=str(path.resolve())))
+            out.append(_store(settings, folder, path.name, data=data, source=str(path.resolve())))
     return out
 
 
-def store_bytes(settings: Settings, original: str, data: bytes, source: str = "", server_name: bool = False,
+def store_bytes(settings: Settings, original: str, data: bytes, *, source: str = "", server_name: bool = False,
                 replace_same_name: bool = False) -> Added:
     """Validate one file (it must parse) and store it. `server_name` names it `upload-<sha>.<ext>`,
     never from the client's name; `replace_same_name` replaces a document of the same original name."""
     ensure(settings)
     with F.session(settings.docs_dir) as folder:
-        return _store(settings, folder, original, data, source, server_name, replace_same_name)
+        return _store(settings, folder, original, data=data, source=source, server_name=server_name,
+                      replace_same_name=replace_same_name)
 
 
-def _store(settings: Settings, folder: F.Folder, original: str, data: bytes, source: str = "",
+def _store(settings: Settings, folder: F.Folder, original: str, *, data: bytes, source: str = "",
            server_name: bool = False, replace_same_name: bool = False) -> Added:
     if len(data) > settings.max_file_bytes:
         return Added(original, status="refused", detail=str(readers.too_big(original, len(data), settings.max_file_bytes)))
@@ -102,7 +103,7 @@ def _store(settings: Settings, folder: F.Folder, original: str, data: bytes, sou
     try:
         if ext not in readers.SUFFIXES:
             raise readers.UnsupportedDocument(f"{original}: unsupported file type; use {', '.join(readers.SUFFIXES)}")
-        if not readers.read(name, data, settings.max_pages, settings.parse_seconds).text.strip():
+        if not readers.read(name, data, max_pages=settings.max_pages, seconds=settings.parse_seconds).text.strip():
             raise readers.UnsupportedDocument(f"{original}: no text to index")
     except readers.UnsupportedDocument as exc:
         return Added(original, status="refused", detail=str(exc))

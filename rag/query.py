@@ -66,7 +66,7 @@ def allowed(snap: Snapshot, where: DocFilter | None, answers_only: bool) -> np.n
     return np.sort(rows)
 
 
-def retrieve(snap: Snapshot, s: Settings, encode: Encode, question: str, notice: str, *, k: int | None,
+def retrieve(snap: Snapshot, s: Settings, encode: Encode, *, question: str, notice: str, k: int | None,
              mode: str | None, where: DocFilter | None, answers_only: bool) -> Retrieval:
     """Rank the generation's passages for a checked question (rag.retrieve.rank with the settings)."""
     k, mode = k or s.k, mode or s.mode
@@ -77,7 +77,7 @@ def retrieve(snap: Snapshot, s: Settings, encode: Encode, question: str, notice:
     qvec = encode(snap, question) if mode != "keyword" else None
     ranked = R.rank(snap, qvec, qtokens, mode=mode, k=k, candidates=s.candidates, fusion=s.fusion, rrf_k=s.rrf_k,
                     weight=s.dense_weight, allowed=rows, share=s.sentence_share, floor=s.keyword_floor)
-    hits = [_hit(snap, r, sc, i + 1, d, lx) for i, (r, sc, d, lx) in enumerate(zip(
+    hits = [_hit(snap, r, sc, rank=i + 1, dense=d, lexical=lx) for i, (r, sc, d, lx) in enumerate(zip(
             ranked.rows.tolist(), ranked.scores, ranked.dense, ranked.lexical))]
     return Retrieval(question, notice, mode, hits, qvec, qtokens, snap)
 
@@ -92,7 +92,7 @@ def compose(r: Retrieval, encode: Encode, params: A.AnswerParams) -> Answer:
                      mode=r.mode, notice=r.notice)
 
 
-def _hit(snap: Snapshot, row: int, score, rank: int, dense, lexical) -> Hit:
+def _hit(snap: Snapshot, row: int, score, *, rank: int, dense, lexical) -> Hit:
     p = snap.passages[row]
     return Hit(p, float(score), rank, _num(dense), _num(lexical), row, snap.labels.get(p.doc_id, ""))
 

@@ -41,7 +41,7 @@ def convex(dense: np.ndarray, lexical: np.ndarray, weight: float) -> np.ndarray:
     return weight * d + (1 - weight) * lx
 
 
-def bounded(dense: np.ndarray, lexical: np.ndarray, weight: float, ceiling: float) -> np.ndarray:
+def bounded(dense: np.ndarray, lexical: np.ndarray, weight: float, *, ceiling: float) -> np.ndarray:
     """weight * cosine + (1 - weight) * BM25 / ceiling, where `ceiling` is the most the question's
     terms can score (Lexical.ceiling). Both scales are fixed before any row is seen, so a row's fused
     score does not depend on which other rows were candidates; on SciFact train this beat `convex`
@@ -65,7 +65,7 @@ def keyword_share(ceiling: float, rare_idf: float, floor: float = KEYWORD_FLOOR)
     return ceiling / scale if scale > 0 else 1.0
 
 
-def adaptive(dense: np.ndarray, lexical: np.ndarray, weight: float, ceiling: float, rare_idf: float,
+def adaptive(dense: np.ndarray, lexical: np.ndarray, weight: float, *, ceiling: float, rare_idf: float,
              floor: float = KEYWORD_FLOOR) -> np.ndarray:
     """`bounded` with the BM25 scale never below `floor` rare-term units: weight * cosine +
     (1 - weight) * keyword_share * BM25 / ceiling.
@@ -77,7 +77,7 @@ def adaptive(dense: np.ndarray, lexical: np.ndarray, weight: float, ceiling: flo
     cosine (hybrid 0.485 against dense 0.515 on a held-out entity-search set). Below the floor the
     keyword weight shrinks in proportion and the ranking tends to dense; from it on this is `bounded`
     exactly. The scale depends on the question and the corpus only, never on the candidates."""
-    return bounded(dense, lexical, weight, max(ceiling, floor * rare_idf))
+    return bounded(dense, lexical, weight, ceiling=max(ceiling, floor * rare_idf))
 
 
 def with_sentences(dense: np.ndarray, best: np.ndarray | None, share: float) -> np.ndarray:
@@ -95,7 +95,7 @@ def rank(store, qvec: np.ndarray | None, qtokens: list[str], *, mode: str, k: in
     if mode == "keyword":
         rows, lex = store.lexical.top(qtokens, k, allowed)
         return Ranked(rows, lex, np.full(len(rows), np.nan), lex)
-    d_scores, d_rows = vindex.search(store.vectors, qvec, pool if mode == "hybrid" or share > 0 else k, allowed)
+    d_scores, d_rows = vindex.search(store.vectors, qvec, pool if mode == "hybrid" or share > 0 else k, allowed=allowed)
     if mode == "dense":
         blended = with_sentences(d_scores, store.best_sentence(d_rows, qvec) if share > 0 else None, share)
         order = np.lexsort((d_rows, -blended))[:k]
@@ -115,9 +115,10 @@ def rank(store, qvec: np.ndarray | None, qtokens: list[str], *, mode: str, k: in
         fused_map = rrf([d_rows, l_rows], rrf_k)
         fused = np.array([fused_map[r] for r in union.tolist()], dtype=np.float32)
     elif fusion == "bounded":
-        fused = bounded(blended, lex, weight, store.lexical.ceiling(qtokens))
+        fused = bounded(blended, lex, weight, ceiling=store.lexical.ceiling(qtokens))
     elif fusion == "adaptive":
-        fused = adaptive(blended, lex, weight, store.lexical.ceiling(qtokens), store.lexical.rare_idf(), floor)
+        fused = adaptive(blended, lex, weight, ceiling=store.lexical.ceiling(qtokens),
+                         rare_idf=store.lexical.rare_idf(), floor=floor)
     else:
         fused = convex(blended, lex, weight)
     order = np.lexsort((union, -fused))[:k]
@@ -137,7 +138,7 @@ class Candidates:
     best_sentence: np.ndarray | None   # each row's best sentence cosine (None without answer vectors)
 
 
-def candidates(store, qvec: np.ndarray, qtokens: list[str], pool: int, lexical=None) -> Candidates:
+def candidates(store, qvec: np.ndarray, qtokens: list[str], *, pool: int, lexical=None) -> Candidates:
     """The top `pool` rows of each retriever for one question, scored by both (`lexical`: another
     keyword index over the same rows, default the store's)."""
     lex = lexical or store.lexical

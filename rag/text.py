@@ -87,7 +87,7 @@ def _clean_map_chars(s: str) -> tuple[str, list[int]]:
     return "".join(out), where + [len(s)]
 
 
-def source_span(s: str, where: list[int], x: int, y: int) -> tuple[int, int]:
+def source_span(s: str, where: list[int], *, x: int, y: int) -> tuple[int, int]:
     """The span of s whose clean() is clean(s)[x:y], for x and y at word boundaries of the cleaned text
     (where = clean_map(s)[1]): widened from the first and last kept characters to the whitespace
     around them, so markup attached to the edge words (a **, an escape's backslash) goes with them."""
@@ -150,16 +150,18 @@ def pieces(text: str, count: Count, limit: int, *, counts: Counts | None = None,
     unit_sizes: list[int] = []
     for (a, b), n in zip(spans, sizes):
         if n > limit:    # an over-long sentence: its words packed first, as whole units for the cut below
-            cut = _pack(text, [(m.start() + a, m.end() + a) for m in re.finditer(r"\S+", text[a:b])], count, limit)
+            cut = _pack(text, [(m.start() + a, m.end() + a) for m in re.finditer(r"\S+", text[a:b])], count,
+                        limit=limit)
             units += cut
             unit_sizes += counts([text[x:y] for x, y in cut])
         else:
             units.append((a, b))
             unit_sizes.append(n)
-    return _pack_sized(text, units, unit_sizes, special, count, counts, limit, check=not adds_up)
+    return _pack_sized(text, units, unit_sizes, special=special, count=count, counts=counts, limit=limit,
+                       check=not adds_up)
 
 
-def _pack_sized(text: str, units, sizes: list[int], special: int, count, counts, limit: int, check: bool):
+def _pack_sized(text: str, units, sizes: list[int], *, special: int, count, counts, limit: int, check: bool):
     """_pack for units whose counts are known: the cuts are planned by adding the units' counts (less
     the `special` tokens each count includes), then checked with real counts in one batch: each span
     fits (or is one unit) and would not fit with the next unit. For a count that does not shrink when
@@ -180,10 +182,10 @@ def _pack_sized(text: str, units, sizes: list[int], special: int, count, counts,
     got = counts(fits + over)
     if all(n <= limit for n in got[:len(fits)]) and all(n > limit for n in got[len(fits):]):
         return [(units[i][0], units[j][1]) for i, j in plan]
-    return _pack(text, units, count, limit)
+    return _pack(text, units, count, limit=limit)
 
 
-def _pack(text: str, units: list[tuple[int, int]], count, limit: int) -> list[tuple[int, int]]:
+def _pack(text: str, units: list[tuple[int, int]], count, *, limit: int) -> list[tuple[int, int]]:
     """Consecutive units joined greedily into spans of at most `limit` tokens; a single unit over the
     limit (one huge word) stays whole, and the model truncates it. Each span's end is found by
     galloping then bisecting, so a span costs O(log n) counts instead of one per unit: counting word

@@ -35,10 +35,10 @@ def test_not_a_beir_folder(tmp_path):
 
 def test_evaluate_runs_the_product_path_and_caches(tmp_path, fake):
     s = Settings(model=fake.name)
-    r = beir.evaluate(s, TINY, "test", "keyword", tmp_path / "cache", embedder=fake)
+    r = beir.evaluate(s, TINY, split="test", mode="keyword", cache=tmp_path / "cache", embedder=fake)
     assert r["queries"] == 3 and r["documents"] == 4 and r["embedded"] == 4
     assert r["ndcg@10"] > 0.9 and r["recall@10"] == pytest.approx(5 / 6, abs=1e-3)   # q2: d2 shares no term with its query
-    again = beir.evaluate(s, TINY, "test", "keyword", tmp_path / "cache", embedder=fake)
+    again = beir.evaluate(s, TINY, split="test", mode="keyword", cache=tmp_path / "cache", embedder=fake)
     assert again["embedded"] == 0 and again["ndcg@10"] == r["ndcg@10"]
 
 
@@ -87,7 +87,8 @@ def test_any_corpus_id_works_and_is_scored_by_its_own_id(tmp_path, fake):
     (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{n}", "text": w}) + "\n"
                                                   for n, w in enumerate(words)), encoding="utf-8")
     (folder / "qrels" / "test.tsv").write_text("".join(f"q{n}\t{i}\t1\n" for n, i in enumerate(ids)), encoding="utf-8")
-    r = beir.evaluate(Settings(model=fake.name), folder, "test", "keyword", tmp_path / "cache", embedder=fake)
+    r = beir.evaluate(Settings(model=fake.name), folder, split="test", mode="keyword", cache=tmp_path / "cache",
+                      embedder=fake)
     assert r["documents"] == len(ids) and r["ndcg@10"] == 1.0
     files = list((tmp_path / "cache" / "docs").iterdir())
     assert len(files) == len(ids) and all(f.parent == tmp_path / "cache" / "docs" for f in files)

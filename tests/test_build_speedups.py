@@ -22,10 +22,10 @@ def reference_pieces(text: str, count, limit: int) -> list[tuple[int, int]]:
     for a, b in T.split_sentences(text):
         if count(text[a:b]) > limit:
             units.extend(T._pack(text, [(m.start() + a, m.end() + a) for m in re.finditer(r"\S+", text[a:b])],
-                                 count, limit))
+                                 count, limit=limit))
         else:
             units.append((a, b))
-    return T._pack(text, units, count, limit)
+    return T._pack(text, units, count, limit=limit)
 
 
 def words(s: str) -> int:

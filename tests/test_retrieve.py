@@ -28,10 +28,10 @@ def test_convex_normalises_each_side():
 def test_bounded_uses_fixed_scales_so_other_candidates_do_not_matter():
     dense = np.array([0.2, 0.5, 0.8], dtype=np.float32)
     lex = np.array([4.0, 0.0, 2.0], dtype=np.float32)
-    out = R.bounded(dense, lex, 0.5, 8.0)
+    out = R.bounded(dense, lex, 0.5, ceiling=8.0)
     assert np.allclose(out, [0.5 * 0.2 + 0.25, 0.25, 0.4 + 0.125])
-    assert np.allclose(R.bounded(dense[1:], lex[1:], 0.5, 8.0), out[1:])    # unlike min-max
-    assert np.allclose(R.bounded(dense, lex, 0.5, 0.0), 0.5 * dense)
+    assert np.allclose(R.bounded(dense[1:], lex[1:], 0.5, ceiling=8.0), out[1:])    # unlike min-max
+    assert np.allclose(R.bounded(dense, lex, 0.5, ceiling=0.0), 0.5 * dense)
 
 
 def test_bm25_ceiling_bounds_every_score_and_agrees_across_engines():
@@ -74,7 +74,8 @@ def test_adaptive_is_bounded_when_the_question_says_enough():
     dense = np.array([0.2, 0.5, 0.8], dtype=np.float32)
     lex = np.array([4.0, 0.0, 2.0], dtype=np.float32)
     # ceiling 9 = 3 rare-term units of 3.0: at the floor, so nothing changes
-    assert np.array_equal(R.adaptive(dense, lex, 0.6, 9.0, 3.0, floor=3.0), R.bounded(dense, lex, 0.6, 9.0))
+    assert np.array_equal(R.adaptive(dense, lex, 0.6, ceiling=9.0, rare_idf=3.0, floor=3.0),
+                          R.bounded(dense, lex, 0.6, ceiling=9.0))
     assert R.keyword_share(9.0, 3.0, 3.0) == 1.0 and R.keyword_share(20.0, 3.0, 3.0) == 1.0
 
 
@@ -83,7 +84,8 @@ def test_adaptive_cuts_the_keyword_weight_in_proportion_below_the_floor():
     assert R.keyword_share(4.0, 4.0, 3.0) == pytest.approx(1 / 3)
     dense = np.array([0.75, 0.60], dtype=np.float32)       # dense prefers row 0 ...
     lex = np.array([0.0, 2.0], dtype=np.float32)           # ... BM25 matches only row 1 (half its ceiling)
-    bounded, adaptive = R.bounded(dense, lex, 0.6, 4.0), R.adaptive(dense, lex, 0.6, 4.0, 4.0, floor=3.0)
+    bounded = R.bounded(dense, lex, 0.6, ceiling=4.0)
+    adaptive = R.adaptive(dense, lex, 0.6, ceiling=4.0, rare_idf=4.0, floor=3.0)
     assert np.allclose(adaptive, 0.6 * dense + 0.4 * lex / 12.0)
     assert bounded.argmax() == 1 and adaptive.argmax() == 0   # the name match no longer outvotes the cosine
 
@@ -92,8 +94,8 @@ def test_adaptive_tends_to_dense_as_the_question_says_nothing():
     rng = np.random.default_rng(0)
     ceiling = 1e-4                                         # BM25 never exceeds the ceiling
     dense, lex = rng.random(50).astype(np.float32), (rng.random(50) * ceiling).astype(np.float32)
-    assert np.argsort(-R.bounded(dense, lex, 0.6, ceiling))[0] != np.argsort(-dense)[0]
-    almost = R.adaptive(dense, lex, 0.6, ceiling, 5.0, floor=3.0)
+    assert np.argsort(-R.bounded(dense, lex, 0.6, ceiling=ceiling))[0] != np.argsort(-dense)[0]
+    almost = R.adaptive(dense, lex, 0.6, ceiling=ceiling, rare_idf=5.0, floor=3.0)
     assert np.array_equal(np.argsort(-almost), np.argsort(-dense))
     assert R.keyword_share(0.0, 5.0, 3.0) == 0.0
     assert R.keyword_share(0.0, 0.0, 3.0) == 1.0 and R.keyword_share(2.0, 5.0, 0.0) == 1.0   # no corpus; no floor

@@ -68,8 +68,8 @@ def test_allowed_rows_filter_works_with_the_approximate_index(pair, monkeypatch,
     exact, ann = pair
     allowed = np.sort(np.random.default_rng(3).choice(ann.ntotal, subset, replace=False))
     for q in clustered(10, seed=4):
-        a_scores, a_rows = vindex.search(ann, q, 5, allowed)
-        e_scores, e_rows = vindex.search(exact, q, 5, allowed)
+        a_scores, a_rows = vindex.search(ann, q, 5, allowed=allowed)
+        e_scores, e_rows = vindex.search(exact, q, 5, allowed=allowed)
         assert set(a_rows.tolist()) <= set(allowed.tolist()) and len(a_rows) == 5
         assert a_rows[0] == e_rows[0]
         assert np.allclose(a_scores[0], e_scores[0], atol=1e-3)

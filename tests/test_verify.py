@@ -33,7 +33,7 @@ GIVEN = [P1, P2]
 
 
 def run(fake, text: str, markers=(1,), threshold: float = 0.5) -> V.Verdict:
-    return V.verify([Claim(text, tuple(markers))], GIVEN, fake.encode_queries, threshold)[0]
+    return V.verify([Claim(text, tuple(markers))], GIVEN, fake.encode_queries, threshold=threshold)[0]
 
 
 def test_a_restatement_is_verified_with_its_supporting_sentence(fake):
@@ -106,11 +106,11 @@ def test_verify_encodes_in_one_or_two_batches(fake):
         calls.append(list(texts))
         return fake.encode_queries(texts)
     claims = [Claim("Ikeda arrived in Moscow less than a week later.", (2,)), Claim("No marker.", ())]
-    V.verify(claims, GIVEN, encode, 0.5)
+    V.verify(claims, GIVEN, encode, threshold=0.5)
     assert len(calls) == 2 and calls[1] == P2.sentence_texts()     # only the cited passage's sentences
     calls.clear()
     vectors = [fake.encode_passages(p.sentence_texts()) for p in GIVEN]
-    out = V.verify(claims, GIVEN, encode, 0.5, sentence_vectors=vectors)
+    out = V.verify(claims, GIVEN, encode, threshold=0.5, sentence_vectors=vectors)
     assert len(calls) == 1 and [v.verified for v in out] == [True, False]
     assert V.verify([], GIVEN, encode) == []
 

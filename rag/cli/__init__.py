@@ -189,7 +189,8 @@ def cmd_eval(args) -> int:
     from .. import evaluate
     if args.beir:
         from .. import beir
-        r = beir.evaluate(_settings(args), args.beir, args.split, args.mode, args.cache, render.Progress(sys.stderr))
+        r = beir.evaluate(_settings(args), args.beir, split=args.split, mode=args.mode, cache=args.cache,
+                          progress=render.Progress(sys.stderr))
         print(json.dumps(r) if args.json else render.beir_text(r))
         return 0
     engine = _engine(args)

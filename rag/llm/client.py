@@ -64,14 +64,14 @@ def chat(ep: Endpoint, messages: list[dict], max_tokens: int = 200) -> str:
     return "".join(_answer(ep, messages, max_tokens, stream=False))
 
 
-def _answer(ep: Endpoint, messages: list[dict], max_tokens: int, stream: bool) -> Iterator[str]:
+def _answer(ep: Endpoint, messages: list[dict], max_tokens: int, *, stream: bool) -> Iterator[str]:
     t0 = time.monotonic()
     deadline = t0 + ep.timeout
     body = {"model": ep.model or "default", "messages": messages, "max_tokens": max_tokens,
             "temperature": 0.0, "stream": stream}
-    conn, sock, resp = _post(ep, json.dumps(body).encode("utf-8"), deadline, stream)
+    conn, sock, resp = _post(ep, json.dumps(body).encode("utf-8"), deadline, stream=stream)
     try:
-        chunks = _chunks(ep, sock, resp, deadline)
+        chunks = _chunks(ep, sock, resp, deadline=deadline)
         if resp.status >= 400:
             raise _http_error(ep, resp.status, b"".join(chunks)[:4000])
         if "text/event-stream" in (resp.getheader("Content-Type") or ""):
@@ -92,7 +92,7 @@ def _answer(ep: Endpoint, messages: list[dict], max_tokens: int, stream: bool) -
         conn.close()
 
 
-def _post(ep: Endpoint, body: bytes, deadline: float, stream: bool):
+def _post(ep: Endpoint, body: bytes, deadline: float, *, stream: bool):
     """Connect and send; (connection, socket, response) once the status line and headers are in. The
     socket is kept apart: the connection lets go of it when the server says it will close."""
     import http.client
@@ -123,7 +123,7 @@ def _post(ep: Endpoint, body: bytes, deadline: float, stream: bool):
         raise _fail(ep, "unreachable", f"dropped the connection ({_why(exc)})") from None
 
 
-def _chunks(ep: Endpoint, sock, resp, deadline: float) -> Iterator[bytes]:
+def _chunks(ep: Endpoint, sock, resp, *, deadline: float) -> Iterator[bytes]:
     """The body as it arrives: no read waits past the deadline, and at most MAX_BYTES are taken."""
     import http.client
     import socket

@@ -57,7 +57,7 @@ def read(question: str, hits: list[Hit], extractive: Answer, *, endpoint: client
     claims = [c for c in claims if not _META.match(c.text)]
     if not claims or prompt.is_abstention(text):
         return _fallback(extractive, "the LLM found no answer in the passages; this is the extractive answer")
-    verdicts = _verify(claims, [h.passage for h in given], encode, [sentence_vectors(h) for h in given])
+    verdicts = _verify(claims, [h.passage for h in given], encode, vectors=[sentence_vectors(h) for h in given])
     ids = {h.passage.id: i for i, h in enumerate(given)}
     kept = tuple(Sentence(text=v.text, citations=(v.passage_id,), marker=ids[v.passage_id] + 1, start=v.span[0],
                           end=v.span[1], score=v.score, verified=True) for v in verdicts if v.verified)
@@ -71,7 +71,7 @@ def read(question: str, hits: list[Hit], extractive: Answer, *, endpoint: client
                    rejected=rejected)
 
 
-def _verify(claims, passages, encode, vectors) -> list[verify.Verdict]:
+def _verify(claims, passages, encode, *, vectors) -> list[verify.Verdict]:
     """A verdict per claim. A sentence that cites no passage (small models often write none) is tried
     against each given passage alone, and takes the best one that verifies it as its citation: it is
     then shown with that citation, verified against it like any other; if none does, it fails as

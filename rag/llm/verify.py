@@ -46,7 +46,7 @@ class Verdict:
 
 
 def verify(claims: Sequence[Claim], passages: Sequence[Passage], encode: Encode,
-           threshold: float = THRESHOLD, sentence_vectors: Sequence[np.ndarray] | None = None) -> list[Verdict]:
+           *, threshold: float = THRESHOLD, sentence_vectors: Sequence[np.ndarray] | None = None) -> list[Verdict]:
     """A verdict per claim, encoding in two batched calls: the claims, then the cited passages' pieces
     (and sentences, unless `sentence_vectors` gives them).
 
@@ -66,11 +66,11 @@ def verify(claims: Sequence[Claim], passages: Sequence[Passage], encode: Encode,
                   None if sentence_vectors is None else [sentence_vectors[i] for i in cited]) if cited else []
     for i, u in zip(cited, found):
         table[i] = u
-    return [check(c, passages, v, table, threshold) for c, v in zip(claims, vecs)]
+    return [check(c, passages, v, table=table, threshold=threshold) for c, v in zip(claims, vecs)]
 
 
 def check(claim: Claim, passages: Sequence[Passage], vec: np.ndarray,
-          table: Sequence[Units | None], threshold: float = THRESHOLD) -> Verdict:
+          *, table: Sequence[Units | None], threshold: float = THRESHOLD) -> Verdict:
     """One claim's verdict, given its vector and the cited passages' units (rag.llm.support.units)."""
     def fail(reason: str, score: float = 0.0) -> Verdict:
         return Verdict(claim.text, claim.markers, False, score=score, reason=reason)
@@ -81,7 +81,7 @@ def check(claim: Claim, passages: Sequence[Passage], vec: np.ndarray,
     cited = [passages[m - 1] for m in claim.markers]
     facts, where = F.facts(claim.text), _marks(claim.markers)
     ordinary = _ORDINARY | {w for p in passages for w in F.words(p.text, lower_only=True)}
-    if missing := _missing(facts, " ".join(p.text for p in cited), claim.text, ordinary):
+    if missing := _missing(facts, " ".join(p.text for p in cited), claim.text, ordinary=ordinary):
         return fail(f"{missing}, not in {where}")
     best = []     # per cited passage: (cosine, index of its closest sentence)
     for m in claim.markers:
@@ -97,17 +97,17 @@ def check(claim: Claim, passages: Sequence[Passage], vec: np.ndarray,
         return fail(f"no sentence of {where} says this (closest: cosine {max(score, 0):.2f} < {threshold:.2f})", score)
     p, mark = cited[top], _marks([claim.markers[top]])
     a, b = p.sentences[j]
-    if why := _negation(facts.negations, F.negations(p.text[a:b]), F.words(claim.text), mark):
+    if why := _negation(facts.negations, F.negations(p.text[a:b]), F.words(claim.text), mark=mark):
         return fail(why, score)
     # The facts must also be near what supports the claim: in the closest sentence of each cited
     # passage (and the one or two before it when it says "he" or "they": they name whom).
     near = " ".join(S.near(q, i) for q, (_, i) in zip(cited, best) if i >= 0)
-    if missing := _missing(facts, near, claim.text, ordinary, surnames=True):
+    if missing := _missing(facts, near, claim.text, ordinary=ordinary, surnames=True):
         return fail(f"{missing}, not in the sentence of {where} that says this", score)
     return Verdict(claim.text, claim.markers, True, p.id, (a, b), score)
 
 
-def _negation(claimed, said, claim_words: set[str], mark: str) -> str:
+def _negation(claimed, said, claim_words: set[str], *, mark: str) -> str:
     """Why the claim and its supporting sentence disagree on a negation, or "": each negation in the
     claim must meet one in the sentence about the same words, and a negation in the sentence about
     words the claim repeats must be in the claim too ("Russia is opposed" against "in no way opposed")."""
@@ -125,7 +125,7 @@ def _overlap(words: frozenset[str], other) -> int:
     return sum(_known(w, other) for w in words)
 
 
-def _missing(facts: F.Facts, text: str, sentence: str, ordinary: set[str], surnames: bool = False) -> str:
+def _missing(facts: F.Facts, text: str, sentence: str, *, ordinary: set[str], surnames: bool = False) -> str:
     """The first of the sentence's facts that `text` lacks, described ("names 'Kawamura'"), or "".
     With `surnames` (the text near the support), quotes are not looked for again (they were found
     verbatim in the passage) and a name of several words needs only its last word."""

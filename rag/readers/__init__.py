@@ -27,7 +27,7 @@ def load_file(path, limit: int) -> bytes:
         raise UnsupportedDocument(f"{path.name}: cannot be read ({exc.strerror}); check its permissions") from None
 
 
-def read(name: str, data: bytes, max_pages: int = MAX_PAGES, seconds: float = PARSE_SECONDS) -> Extracted:
+def read(name: str, data: bytes, *, max_pages: int = MAX_PAGES, seconds: float = PARSE_SECONDS) -> Extracted:
     """Extract one file's text and metadata according to its extension."""
     suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if suffix in (".txt", ".md"):
@@ -35,7 +35,7 @@ def read(name: str, data: bytes, max_pages: int = MAX_PAGES, seconds: float = PA
     if suffix in (".html", ".htm"):
         return html_text(decode(data, name, markup=True))
     if suffix == ".pdf":
-        return pdf_text(data, name, max_pages, seconds)
+        return pdf_text(data, name, max_pages=max_pages, seconds=seconds)
     raise UnsupportedDocument(f"{name}: unsupported file type; use {', '.join(SUFFIXES)}")
 
 
@@ -47,7 +47,7 @@ def html_text(source: str) -> Extracted:
 
 
 # -- PDF: text layer, in a limited child process (rag.readers.pdf) ----------------------------------------
-def pdf_text(data: bytes, name: str, max_pages: int = MAX_PAGES, seconds: float = PARSE_SECONDS) -> Extracted:
+def pdf_text(data: bytes, name: str, *, max_pages: int = MAX_PAGES, seconds: float = PARSE_SECONDS) -> Extracted:
     """The PDF's text layer page by page. Encrypted, text-less or over-limit files are refused."""
     from . import pdf
     try:

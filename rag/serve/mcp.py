@@ -59,13 +59,13 @@ def build(engine: Engine, *, allow_changes: bool = False, http: bool = False) ->
 
     def search(question: Question, k: K = s.k, mode: Mode = s.mode, documents: Documents = (),
                authors: Authors = (), since: Since = "", until: Until = "") -> CallToolResult:
-        where = T.doc_filter(documents, authors, since, until)
+        where = T.doc_filter(documents, authors, since=since, until=until)
         hits = _run(lambda: engine.search(question, k=k, mode=mode, where=where))
         return _result({"question": question, "passages": [h.to_json() for h in hits]}, T.hits_text(hits))
 
     def ask(question: Question, k: K = s.k, mode: Mode = s.mode, documents: Documents = (),
             authors: Authors = (), since: Since = "", until: Until = "") -> CallToolResult:
-        where = T.doc_filter(documents, authors, since, until)
+        where = T.doc_filter(documents, authors, since=since, until=until)
         ans = _run(lambda: engine.ask(question, k=k, mode=mode, where=where))
         return _result(ans.to_json(), T.answer_text(ans))
 

@@ -42,7 +42,7 @@ REMOVE = ("Remove documents from the collection by document id, file name or ori
           "passages, and update the index. An unknown or ambiguous name changes nothing and is an error.")
 
 
-def doc_filter(documents: tuple[str, ...], authors: tuple[str, ...], since: str, until: str) -> DocFilter:
+def doc_filter(documents: tuple[str, ...], authors: tuple[str, ...], *, since: str, until: str) -> DocFilter:
     return DocFilter(tuple(d for d in documents if d.strip()), tuple(a for a in authors if a.strip()),
                      since.strip(), until.strip())
 

@@ -20,7 +20,7 @@ FORM_SLACK = 64_000       # multipart boundaries and headers around the files
 class ApiError(Exception):
     """An error with its HTTP status; `extra` adds fields to the JSON body beside "error"."""
 
-    def __init__(self, status: int, message: str, extra: dict | None = None, headers: dict | None = None):
+    def __init__(self, status: int, message: str, *, extra: dict | None = None, headers: dict | None = None):
         super().__init__(message)
         self.status, self.extra, self.headers = status, extra or {}, headers or {}
 
@@ -130,7 +130,7 @@ class BodyLimit:
         limit, name = self.limit_for(scope)
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            return await _too_large(send, int(declared), limit, name)
+            return await _too_large(send, int(declared), limit, name=name)
         seen, over, started = 0, False, False
 
         async def limited() -> Message:
@@ -148,14 +148,14 @@ class BodyLimit:
             nonlocal started
             if over and message["type"] == "http.response.start":
                 started = True
-                return await _too_large(send, seen, limit, name)
+                return await _too_large(send, seen, limit, name=name)
             if not (over and started):
                 await send(message)
 
         await self.app(scope, limited, guarded)
 
 
-async def _too_large(send: Send, size: int, limit: int, name: str) -> None:
+async def _too_large(send: Send, size: int, limit: int, *, name: str) -> None:
     body = dumps({"error": f"the request body ({size:,}+ bytes) is over the {limit:,}-byte limit of {name}"})
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),

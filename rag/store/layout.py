@@ -100,7 +100,8 @@ def read_verified(gen: Path, read: Collection[str] | None = None,
     out: dict = {}
     try:
         for name, meta in files.items():
-            if (got := _checked(gen, name, meta, read is None or name in read, name in keep_open)) is not None:
+            got = _checked(gen, name, meta, whole=read is None or name in read, keep=name in keep_open)
+            if got is not None:
                 out[name] = got
     except BaseException:
         for value in out.values():
@@ -110,7 +111,7 @@ def read_verified(gen: Path, read: Collection[str] | None = None,
     return manifest, out
 
 
-def _checked(gen: Path, name: str, meta, whole: bool, keep: bool):
+def _checked(gen: Path, name: str, meta, *, whole: bool, keep: bool):
     """One listed file, checked: its bytes (whole), an open file (keep), else None."""
     path = (gen / name).resolve()
     if not path.is_relative_to(gen.resolve()):

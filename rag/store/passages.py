@@ -11,7 +11,7 @@ import os
 import re
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from functools import lru_cache, partial
+from functools import lru_cache
 
 import numpy as np
 
@@ -50,7 +50,7 @@ def row_table(lines: Sequence[bytes], passages: Sequence[Passage], documents: Se
     return rows
 
 
-def _read(fd: int, starts: np.ndarray, ends: np.ndarray, row: int) -> Passage:
+def _read(fd: int, starts: np.ndarray, ends: np.ndarray, *, row: int) -> Passage:
     return _parse(os.pread(fd, int(ends[row] - starts[row]), int(starts[row])))
 
 
@@ -81,8 +81,9 @@ class PassageTable(Sequence):
         self.sentence_start = np.concatenate([[0], np.cumsum(rows["sentences"], dtype=np.int64)])
         self.doc_index = {d.doc_id: i for i, d in enumerate(documents)}
         self.bounds = np.searchsorted(doc, np.arange(len(documents) + 1))   # document i: rows bounds[i]:bounds[i+1]
-        self._fd, self._starts, self._ends = file.fileno(), starts, ends
-        self._row = lru_cache(CACHED_ROWS)(partial(_read, file.fileno(), starts, ends))
+        fd = file.fileno()
+        self._fd, self._starts, self._ends = fd, starts, ends
+        self._row = lru_cache(CACHED_ROWS)(lambda row: _read(fd, starts, ends, row=row))
         weakref.finalize(self, file.close)
 
     @classmethod

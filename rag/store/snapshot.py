@@ -40,7 +40,7 @@ class Snapshot:
                                               keep_open=("passages.jsonl", "sentences.npy", "vectors.faiss"))
         handles = [f for f in files.values() if not isinstance(f, bytes)]
         try:
-            snap = cls._open(gen, manifest, files, model)
+            snap = cls._open(gen, manifest, files, model=model)
         except BaseException:
             for f in handles:
                 f.close()
@@ -48,7 +48,7 @@ class Snapshot:
         return snap   # the passage table and the sentence vectors own (and close) their files
 
     @classmethod
-    def _open(cls, gen: Path, manifest: dict, files: dict, model: str) -> "Snapshot":
+    def _open(cls, gen: Path, manifest: dict, files: dict, *, model: str) -> "Snapshot":
         if manifest.get("model") != model:
             raise IndexMismatch(f"the index in {gen.parent}/ was built with model {manifest.get('model')!r} "
                                 f"({manifest.get('dim')}-d), but the configured model is {model!r}; run: "
@@ -135,6 +135,9 @@ class Snapshot:
                          ("answer_vectors", settings.answer_vectors)):
             if m.get(key) != now:
                 return f"the index was built with {key} {m.get(key)!r}, now {now!r}; every document is embedded again"
+        built = (m.get("onnx") or {}).get("encoder") or "fp32"
+        if built != settings.encoder:
+            return f"the index was built with encoder {built!r}, now {settings.encoder!r}; every document is embedded again"
         return ""
 
 
