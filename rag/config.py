@@ -21,6 +21,7 @@ class Settings:
     index_dir: Path = Path("index")
     model: str = DEFAULT_MODEL
     backend: str = "auto"          # auto: ONNX export when present and verified, else sentence-transformers
+    encoder: str = "fp32"          # "int8": quantised ONNX graph, 1.6x faster, opt-in (rag/embed/onnx.py ENCODER_FILES)
     k: int = 5
     mode: str = "hybrid"
     # Fusion of dense and BM25 rankings; chosen by measurement, see docs/BENCHMARKS.md. "adaptive" is
@@ -71,6 +72,7 @@ class Settings:
         _check_choice("mode", self.mode, MODES)
         _check_choice("fusion", self.fusion, FUSIONS)
         _check_choice("backend", self.backend, BACKENDS)
+        _check_choice("encoder", self.encoder, ("fp32", "int8"))
         _check_choice("context", self.context, CONTEXTS)
         _check_choice("stopwords", self.stopwords, ("en", "en_plus", "none"))
         if not 0.0 <= self.sentence_share <= 1.0:

@@ -93,7 +93,7 @@ class Engine:
         if self._embedder is None:
             with self._lock:
                 if self._embedder is None:
-                    onnx = (self._snap.manifest.get("onnx") or {}).get("model.onnx", "") if self._snap else ""
+                    onnx = (self._snap.manifest.get("onnx") or {}) if self._snap else {}   # hashes and encoder
                     self._embedder = E.choose(self.settings, expected=onnx, quiet=quiet)
         return self._embedder
 

@@ -18,13 +18,10 @@ import torch
 from ..files import file_sha256, write_atomic
 from ..schema import RagError
 from . import onnx
+from .protocol import CHECK_TEXTS  # noqa: F401  (re-exported: rag.embed.choose imports it from here)
 from .sbert import TorchEmbedder
 
 OPSET = 17
-# Texts every export is checked on at index time: short and long, padded and not, plain and not.
-CHECK_TEXTS = ["Who fled Japan?", "The weather is lovely today.", "Zebra pancake security notes, ¶5 — “quoted”.",
-               "Japan and Russia agreed on a $1.5 billion loan from the Export-Import Bank in July 1998.",
-               " ".join(["The Kuril Islands dispute has blocked a peace treaty since the Second World War."] * 30)]
 MIN_COSINE = 0.9999   # below this it is not the same model; all-MiniLM-L6-v2 measures 0.9999996
 
 

@@ -13,6 +13,12 @@ import numpy as np
 
 from ..config import DEFAULT_MODEL
 
+# Texts every export (and every encoder derived from it) is checked on at index time: short and
+# long, padded and not, plain and not.
+CHECK_TEXTS = ["Who fled Japan?", "The weather is lovely today.", "Zebra pancake security notes, ¶5 — “quoted”.",
+               "Japan and Russia agreed on a $1.5 billion loan from the Export-Import Bank in July 1998.",
+               " ".join(["The Kuril Islands dispute has blocked a peace treaty since the Second World War."] * 30)]
+
 
 class Embedder(Protocol):
     name: str            # the model name recorded in the manifest
@@ -51,6 +57,18 @@ def resolve_model(name: str) -> tuple[str, bool]:
         except ImportError:
             pass
     return name, False
+
+
+def index_encoder(record: dict | None) -> str:
+    """The encoder an index was built with, from its manifest's "onnx" record (fp32 when unsaid:
+    every index made before there was a choice, and every index made by sentence-transformers)."""
+    return str((record or {}).get("encoder") or "fp32")
+
+
+def manifest_record(sums: dict, encoder: str) -> dict:
+    """The manifest's "onnx" record for a build by `encoder`: the export's sha256s, plus the encoder
+    when it is not fp32 (so a default index's manifest is as before)."""
+    return dict(sums) | ({"encoder": encoder} if encoder != "fp32" and sums else {})
 
 
 def onnx_dir_for(index_dir: Path, model: str) -> Path:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import index as vindex
 from ..config import Settings
-from ..embed.protocol import onnx_dir_for
+from ..embed.protocol import manifest_record, onnx_dir_for
 from ..ingest import INGEST_VERSION
 from ..lexical import Lexical
 from ..schema import Document, Passage
@@ -102,10 +102,11 @@ def write_npy(writer: publish.Writer, name: str, blocks: Iterable[np.ndarray], *
 
 
 def onnx_hashes(settings: Settings) -> dict:
-    """The sha256 of the model's ONNX export files, when an export exists (else {})."""
+    """The sha256 of the model's ONNX export files, when an export exists (else {}), and the encoder
+    that builds with them when it is not fp32 (rag.embed.protocol.manifest_record)."""
     try:
         meta = json.loads((onnx_dir_for(settings.index_dir, settings.model) / "export.json").read_text("utf-8"))
-        return dict(meta["sha256"]) if meta.get("model") == settings.model else {}
+        return manifest_record(meta["sha256"], settings.encoder) if meta.get("model") == settings.model else {}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
 

@@ -135,6 +135,9 @@ class Snapshot:
                          ("answer_vectors", settings.answer_vectors)):
             if m.get(key) != now:
                 return f"the index was built with {key} {m.get(key)!r}, now {now!r}; every document is embedded again"
+        built = (m.get("onnx") or {}).get("encoder") or "fp32"
+        if built != settings.encoder:
+            return f"the index was built with encoder {built!r}, now {settings.encoder!r}; every document is embedded again"
         return ""
 
 
