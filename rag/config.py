@@ -44,6 +44,11 @@ class Settings:
     # title before its first passage, "title" before every passage, "section" puts the heading.
     context: str = "lead"
     answer_vectors: bool = True    # embed every sentence at build time, for answers and sentence_share
+    # From how many passages the large-index engines take over (docs/BENCHMARKS.md, "Scale"): an HNSW
+    # graph instead of exact search, tantivy instead of bm25s. Lower them to run those engines on a
+    # small corpus (tests, benchmarks).
+    hnsw_min_rows: int = 50_000
+    tantivy_min_rows: int = 1_000_000
     # Answers
     answer_sentences: int = 3
     min_sentence_score: float = 0.65   # abstain below this sentence score (answer.py); see BENCHMARKS.md
@@ -77,6 +82,9 @@ class Settings:
         _check_choice("stopwords", self.stopwords, ("en", "en_plus", "none"))
         if not 0.0 <= self.sentence_share <= 1.0:
             raise ValueError(f"sentence_share must be between 0 and 1, got {self.sentence_share}")
+        if self.hnsw_min_rows < 1 or self.tantivy_min_rows < 1:
+            raise ValueError("hnsw_min_rows and tantivy_min_rows must be at least 1 "
+                             "(RAG_HNSW_MIN_ROWS, RAG_TANTIVY_MIN_ROWS)")
         if self.k < 1:
             raise ValueError(f"k must be at least 1, got {self.k}")
         _check_choice("reader", self.reader, READERS)

@@ -54,12 +54,12 @@ class Lexical:
 
     @classmethod
     def build(cls, texts: list[str], k1: float = 1.2, b: float = 0.75, *, stopwords: str = "en",
-              engine: str = "auto") -> "Lexical":
-        """Index `texts`; engine "auto" picks bm25s below TANTIVY_MIN_ROWS rows, else tantivy."""
+              engine: str = "auto", tantivy_min_rows: int = TANTIVY_MIN_ROWS) -> "Lexical":
+        """Index `texts`; engine "auto" picks bm25s below `tantivy_min_rows` rows, else tantivy."""
         if engine not in ENGINES:
             raise ValueError(f"keyword engine must be one of {', '.join(ENGINES)}; got {engine!r}")
         tokens = [tokenize(t, stopwords) or [""] for t in texts]   # a token per row; "" never matches
-        if engine == "tantivy" or engine == "auto" and len(texts) >= TANTIVY_MIN_ROWS:
+        if engine == "tantivy" or engine == "auto" and len(texts) >= tantivy_min_rows:
             from .lexical_tantivy import TantivyEngine
             return cls(TantivyEngine.build(tokens, k1, b), len(texts), stopwords)
         return cls(_Bm25s.build(tokens, k1, b), len(texts), stopwords)

@@ -57,7 +57,7 @@ def write(writer: publish.Writer, settings: Settings, slots: Sequence[Slot], *, 
     passage_table.write(writer, passages, docs)   # passages.jsonl and its row table rows.npy
     tick("write", 1, WRITE_STEPS)
     vecs = np.vstack([s.vectors.reshape(-1, dim) for s in slots]).astype(np.float32, copy=False)
-    writer.write("vectors.faiss", vindex.to_bytes(vindex.build(vecs)))
+    writer.write("vectors.faiss", vindex.to_bytes(vindex.build(vecs, ann_min_rows=settings.hnsw_min_rows)))
     del vecs
     tick("write", 2, WRITE_STEPS)
     sentences = write_npy(writer, "sentences.npy", (s.sentences() for s in slots),
@@ -66,7 +66,8 @@ def write(writer: publish.Writer, settings: Settings, slots: Sequence[Slot], *, 
     by_doc = {d.doc_id: d for d in docs}
     Lexical.build([indexed_text(p, settings.context, by_doc.get(p.doc_id)) for p in passages],
                   settings.bm25_k1, settings.bm25_b,
-                  stopwords=settings.stopwords).save(writer.tmp / "bm25")
+                  stopwords=settings.stopwords,
+                  tantivy_min_rows=settings.tantivy_min_rows).save(writer.tmp / "bm25")
     writer.add_folder("bm25")
     tick("write", 4, WRITE_STEPS)
     manifest = {"model": settings.model, "dim": int(dim), "normalized": True, "metric": "inner_product",
