@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from http_server import copy_collection, serve
+from serve_load import pct
 from servers import free_port
 
 from rag import evaluate
@@ -34,11 +35,6 @@ from rag.config import Settings
 from rag.engine import Engine
 
 QUESTION = "Who fled Japan?"
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 def warm(engine: Engine, url: str, questions: list[str], repeats: int) -> None:

@@ -144,7 +144,7 @@ class Engine:
             ans = llm_reader.read(r.question, r.hits, ans, endpoint=client.Endpoint.from_settings(self.settings),
                                   encode=self.embedder().encode_queries,
                                   sentence_vectors=lambda h: snap.sentences_of(h.row), on_text=on_text)
-        return replace(ans, seconds=time.perf_counter() - t0, generation=r.snapshot.generation)
+        return replace(ans, seconds=time.perf_counter() - t0)     # compose() set the generation
 
     def floor(self, question: str, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows) of the question's vector searched in the loaded vector index, and nothing

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from servers import free_port, wait_answering
+from servers import free_port, stop, wait_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,12 +38,7 @@ def serve(docs: Path, index: Path, log: Path, env: dict | None = None, ready: tu
         wait_answering(url + "/v1/health", proc, seconds, ready, str(log))
         yield Server(url, proc, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def copy_collection(index: Path, where: Path) -> tuple[Path, Path]:

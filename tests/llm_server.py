@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from servers import wait_answering
+from servers import stop, wait_answering
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Five top passages of the seeds come to at most ~1,700 prompt tokens with the instructions
@@ -70,12 +70,7 @@ def _stop(proc: subprocess.Popen) -> None:
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, 5)
 
 
 @pytest.fixture(scope="session")

@@ -34,3 +34,31 @@ def wait_answering(url: str, proc: subprocess.Popen, seconds: float = 60, ok: tu
             return status
         time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer {ok} within {seconds} s" + (f"; see {log}" if log else ""))
+
+
+def wait_port(port: int, proc: subprocess.Popen, seconds: float = 60, log: str = "") -> None:
+    """Wait until something accepts connections on 127.0.0.1:`port` (a server without a health URL).
+    Fails at once if the process exits, and after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode}" + (f"; see {log}" if log else ""))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on port {port} after {seconds} s" + (f"; see {log}" if log else ""))
+            time.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen, seconds: float = 15) -> None:
+    """Terminate a server process, killing it if it has not ended within `seconds`."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

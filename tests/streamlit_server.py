@@ -6,7 +6,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from servers import free_port, wait_answering
+from servers import free_port, stop, wait_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,9 +30,4 @@ def serve(env: dict, log_path: Path, launcher: list[str] | None = None, extra: t
             wait_healthy(url, proc)
             yield url, proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import anyio
 import pytest
 from conftest import ROOT, SEEDS
+from servers import free_port, stop, wait_port
 
 FLED = "003_8f2f016433a13dad:1"            # the military attaché who "fled the country"
 READ_TOOLS = {"search", "ask", "cite", "list_documents"}
@@ -99,37 +98,18 @@ def test_stdio_initialize_tools_and_errors(real_index, tmp_path):
     assert "MCP tools: search, ask, cite, list_documents" in (tmp_path / "stderr.txt").read_text()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def _http_server(docs: Path, index: Path, log: Path, *flags: str, token: str = ""):
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "rag", "mcp", "--http", "--port", str(port), "--docs", str(docs),
            "--index", str(index), *flags]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(RAG_API_TOKEN=token), stdout=out, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, log.read_text()
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, log.read_text()
-                    time.sleep(0.2)
+            wait_port(port, proc, 60, str(log))
             yield f"http://127.0.0.1:{port}/mcp"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 def _private_copy(real_index: Path, tmp_path: Path) -> tuple[Path, Path]:

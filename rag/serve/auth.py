@@ -17,14 +17,9 @@ def bearer(header: str | None) -> str:
 
 def may_change(expected: str, given: str) -> tuple[bool, int, str]:
     """(allowed, HTTP status when not, the reason). Compared in constant time."""
-    if not expected:
-        return False, 403, ("changing documents is disabled: set RAG_API_TOKEN on the server "
-                            "and send it as 'Authorization: Bearer <token>'")
-    if not given:
-        return False, 401, "this changes documents: send 'Authorization: Bearer <token>' (RAG_API_TOKEN)"
-    if not hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8")):
-        return False, 403, "wrong token; use the server's RAG_API_TOKEN"
-    return True, 200, ""
+    return _token(expected, given, unset="changing documents is disabled: set RAG_API_TOKEN on the server "
+                  "and send it as 'Authorization: Bearer <token>'",
+                  missing="this changes documents: send 'Authorization: Bearer <token>' (RAG_API_TOKEN)")
 
 
 def is_local(host: str) -> bool:
@@ -36,11 +31,18 @@ def may_read(expected: str, given: str, host: str) -> tuple[bool, int, str]:
     this machine reading is open; bound to another host, every request needs the token."""
     if is_local(host):
         return True, 200, ""
+    return _token(expected, given, unset=f"this server listens on {host}, beyond this machine: set RAG_API_TOKEN "
+                  "on the server and send it as 'Authorization: Bearer <token>'",
+                  missing="this server needs a token: send 'Authorization: Bearer <token>' (RAG_API_TOKEN)")
+
+
+def _token(expected: str, given: str, *, unset: str, missing: str) -> tuple[bool, int, str]:
+    """The bearer-token rule both checks share: no token on the server refuses (403, `unset`), no token
+    sent is 401 (`missing`), a wrong one 403; compared in constant time."""
     if not expected:
-        return False, 403, (f"this server listens on {host}, beyond this machine: set RAG_API_TOKEN "
-                            "on the server and send it as 'Authorization: Bearer <token>'")
+        return False, 403, unset
     if not given:
-        return False, 401, "this server needs a token: send 'Authorization: Bearer <token>' (RAG_API_TOKEN)"
+        return False, 401, missing
     if not hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8")):
         return False, 403, "wrong token; use the server's RAG_API_TOKEN"
     return True, 200, ""
