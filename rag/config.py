@@ -12,6 +12,9 @@ FUSIONS = ("rrf", "convex", "bounded", "adaptive")
 BACKENDS = ("auto", "onnx", "torch")
 CONTEXTS = ("none", "lead", "title", "section")
 READERS = ("extractive", "llm")
+# Where the index is served from (Settings.store): "local", or a URL with one of these schemes
+# (rag.store.qdrant: qdrant://HOST:PORT/COLLECTION, qdrant+https://…, qdrant+local:PATH/COLLECTION).
+STORE_SCHEMES = ("qdrant", "qdrant+https", "qdrant+local")
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,10 @@ class Settings:
     docs_dir: Path = DEFAULT_DOCS      # the documents folder: the source of truth for the index
     seed_dir: Path = Path("seeds")     # the default corpus, copied into DEFAULT_DOCS when it is missing
     index_dir: Path = Path("index")
+    # "local" (the index folder) or a Qdrant URL (RAG_STORE, --store); with Qdrant the index folder
+    # is the builder's staging area. The key comes from RAG_QDRANT_API_KEY only and is never shown.
+    store: str = "local"
+    qdrant_api_key: str = field(default="", repr=False)
     model: str = DEFAULT_MODEL
     backend: str = "auto"          # auto: ONNX export when present and verified, else sentence-transformers
     encoder: str = "fp32"          # "int8": quantised ONNX graph, 1.6x faster, opt-in (rag/embed/onnx.py ENCODER_FILES)
@@ -80,6 +87,9 @@ class Settings:
         _check_choice("encoder", self.encoder, ("fp32", "int8"))
         _check_choice("context", self.context, CONTEXTS)
         _check_choice("stopwords", self.stopwords, ("en", "en_plus", "none"))
+        if self.store != "local" and self.store.split(":", 1)[0] not in STORE_SCHEMES:
+            raise ValueError(f"store must be local or a URL starting {', '.join(s + ':' for s in STORE_SCHEMES)} "
+                             f"(e.g. qdrant://localhost:6333/rag); got {self.store.split('@')[-1]!r} (RAG_STORE)")
         if not 0.0 <= self.sentence_share <= 1.0:
             raise ValueError(f"sentence_share must be between 0 and 1, got {self.sentence_share}")
         if self.hnsw_min_rows < 1 or self.tantivy_min_rows < 1:

@@ -6,6 +6,7 @@ an immutable Snapshot swapped in one assignment, and the embedder serialises its
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import replace
@@ -18,7 +19,6 @@ from . import answer as A
 from . import build as B
 from . import cite as C
 from . import filters as F
-from . import index as vindex
 from . import library
 from . import query as Q
 from . import retrieve as R
@@ -29,8 +29,8 @@ from .lexical import Lexical
 from .query import Retrieval
 from .schema import (Answer, BadInput, BuildReport, Change, DocFilter, Document, Hit, IndexNotBuilt, Listed, Lookup,
                      Passage, Status, Upload)
-from .store import layout
-from .store.snapshot import Snapshot
+from .store import choose as stores
+from .store.interface import Store
 
 
 class Engine:
@@ -40,10 +40,10 @@ class Engine:
         self.answer_params = answer_params or A.AnswerParams(threshold=self.settings.min_sentence_score,
                                                              max_sentences=self.settings.answer_sentences)
         self._embedder = embedder
-        self._snap: Snapshot | None = None
+        self._snap: Store | None = None
         self._lock = threading.RLock()
         self.last_build: BuildReport | None = None    # what the most recent build in this process did
-        self._current = layout.Pointer(self.settings.index_dir)
+        self._current = stores.pointer(self.settings)   # what names the live generation
 
     # -- index ---------------------------------------------------------------------------------
     @classmethod
@@ -59,32 +59,36 @@ class Engine:
             engine.build(progress=progress)
         return engine
 
-    def build(self, rebuild: bool = False, progress=None) -> BuildReport:
-        """Index the documents folder (only what changed, unless rebuild) and serve the result."""
+    def build(self, rebuild: bool = False, progress=None, *, ray: str | None = None) -> BuildReport:
+        """Index the documents folder (only what changed, unless rebuild) and serve the result. With `ray`
+        (a cluster's HEAD:PORT) the new or changed documents are encoded on that Ray cluster."""
         with self._lock:
             previous = None
             if not rebuild:     # a rebuild re-reads everything: the old generation is not even loaded
                 try:
-                    previous = self._snapshot()
+                    previous = stores.staged(self.settings, self._snapshot)
                 except Exception:   # a missing or broken index is simply not reused
                     previous = None
-            report = B.build(self.settings, self._build_embedder, previous=previous, rebuild=rebuild,
-                             progress=progress)
+            with self._encoders(ray) as get_embedder:
+                report = B.build(self.settings, get_embedder, previous=previous, rebuild=rebuild,
+                                 progress=progress)
             previous = None      # not held while the new generation loads
+            if not stores.is_local(self.settings):   # the staged generation goes to the remote store
+                stores.publish(self.settings, fresh=rebuild)
             if report.rebuilt:   # an unchanged corpus keeps the generation already loaded (no second load)
                 self._snap = None
             self._snapshot()
             self.last_build = report
             return report
 
-    def _snapshot(self) -> Snapshot:
+    def _snapshot(self) -> Store:
         """The loaded index, reloaded when another process has published a newer generation."""
         snap = self._snap
         if snap is not None and self._current.name() == snap.generation:
             return snap
         with self._lock:
             if self._snap is None or self._current.name() != self._snap.generation:
-                self._snap = Snapshot.load(self.settings.index_dir, self.settings.model)
+                self._snap = stores.load(self.settings)
             return self._snap
 
     def embedder(self, quiet: bool = False) -> Embedder:
@@ -102,6 +106,14 @@ class Engine:
         later queries torch-free (rag.embed.choose.for_build)."""
         self._embedder = E.for_build(self.settings, self.embedder(quiet=True))
         return self._embedder
+
+    def _encoders(self, ray: str | None):
+        """A build's embedder maker, as a context: _build_embedder, or with `ray` its encoder fanned out
+        to the Ray cluster at that address (rag.embed.ray_encode, the only importer of ray: only then)."""
+        if ray is None:
+            return contextlib.nullcontext(self._build_embedder)
+        from .embed import ray_encode
+        return ray_encode.Encoders(ray, self._build_embedder, self.settings)
 
     # -- queries -------------------------------------------------------------------------------
     def search(self, question: str, *, k: int | None = None, mode: str | None = None,
@@ -149,7 +161,7 @@ class Engine:
     def floor(self, question: str, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows) of the question's vector searched in the loaded vector index, and nothing
         else: the least any search costs, which benchmarks compare `search` and `ask` against."""
-        return vindex.search(self._snapshot().vectors, self.embedder().encode_queries([question])[0], k)
+        return self._snapshot().dense(self.embedder().encode_queries([question])[0], k)
 
     def candidates(self, question: str, *, pool: int = 200, qvec: np.ndarray | None = None,
                    lexical: Lexical | None = None) -> R.Candidates:
@@ -162,7 +174,7 @@ class Engine:
 
     def passage_vectors(self) -> np.ndarray:
         """Every passage's vector, in row order (the order of documents() and their passages())."""
-        return vindex.vectors(self._snapshot().vectors)
+        return self._snapshot().all_vectors()
 
     def cite(self, ref: str) -> Lookup:
         """The passages a citation, passage id, document or author names, each with its neighbours;
@@ -182,7 +194,7 @@ class Engine:
         documents, the question is NFC-normalised and loses soft hyphens and invisible characters."""
         return Q.check_question(question, self.settings.max_question_chars)
 
-    def _encode(self, snap: Snapshot, question: str) -> np.ndarray:
+    def _encode(self, snap: Store, question: str) -> np.ndarray:
         """The question's vector, refusing an encoder whose dimension differs from the index's."""
         emb = self.embedder()
         Q.check_dim(snap, emb.dim, emb.name)
@@ -195,7 +207,7 @@ class Engine:
         m = snap.manifest
         return Status(snap.generation, len(snap.documents), len(snap.passages), str(m.get("model", "")),
                       int(m.get("dim", 0)), str(m.get("built_at", "")),
-                      self._embedder.backend if self._embedder else "not loaded", str(self.settings.index_dir))
+                      self._embedder.backend if self._embedder else "not loaded", stores.where(self.settings))
 
     def documents(self) -> list[Listed]:
         """The indexed documents, in index order, with their passage counts."""
@@ -227,6 +239,6 @@ class Engine:
         removed = library.remove(self.settings, list(names))
         return Change(removed=tuple(removed), index=self.build(progress=progress))
 
-    def rebuild(self, *, progress=None) -> BuildReport:
-        """Re-read and re-embed every document."""
-        return self.build(rebuild=True, progress=progress)
+    def rebuild(self, *, progress=None, ray: str | None = None) -> BuildReport:
+        """Re-read and re-embed every document (on the Ray cluster at `ray`, if given)."""
+        return self.build(rebuild=True, progress=progress, ray=ray)

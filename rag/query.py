@@ -1,6 +1,6 @@
 """One question against one loaded generation: the question checked, the rows a filter allows, the
 ranking (rag.retrieve) turned into Hits, and the answer composed from them (rag.answer). No state:
-the Engine passes in the Snapshot, the settings and the encoder."""
+the Engine passes in the loaded store (rag.store.interface.Store), the settings and the encoder."""
 from __future__ import annotations
 
 import unicodedata
@@ -14,10 +14,10 @@ from . import filters as F
 from . import retrieve as R
 from .config import Settings
 from .schema import Answer, BadInput, DocFilter, Hit, IndexMismatch
-from .store.snapshot import Snapshot
+from .store.interface import Store
 from .text import clean
 
-Encode = Callable[[Snapshot, str], np.ndarray]   # (generation, question) -> the question's unit vector
+Encode = Callable[[Store, str], np.ndarray]   # (generation, question) -> the question's unit vector
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Retrieval:
     hits: list[Hit]
     qvec: np.ndarray | None
     qtokens: list[str]
-    snapshot: Snapshot
+    snapshot: Store
 
 
 def check_question(question: str, limit: int) -> tuple[str, str]:
@@ -46,7 +46,7 @@ def check_question(question: str, limit: int) -> tuple[str, str]:
     return question, ""
 
 
-def check_dim(snap: Snapshot, dim: int, name: str) -> None:
+def check_dim(snap: Store, dim: int, name: str) -> None:
     """Refuse an encoder whose vectors do not have the index's dimension."""
     m = snap.manifest
     if dim != int(m.get("dim", dim)):
@@ -55,18 +55,12 @@ def check_dim(snap: Snapshot, dim: int, name: str) -> None:
                             "run: python -m rag index --rebuild")
 
 
-def allowed(snap: Snapshot, where: DocFilter | None, answers_only: bool) -> np.ndarray | None:
-    """The rows a search may return (sorted), or None for every row."""
-    ids = F.select(snap.documents, where)
-    if ids is None:
-        return snap.answer_rows if answers_only else None
-    rows = np.concatenate([snap.doc_rows.get(i, np.zeros(0, np.int64)) for i in ids])
-    if answers_only:
-        rows = rows[~snap.passages.boilerplate[rows]]
-    return np.sort(rows)
+def allowed(snap: Store, where: DocFilter | None, answers_only: bool):
+    """The rows a search may return, in the store's terms (rag.store.interface.Store.allowed)."""
+    return snap.allowed(F.select(snap.documents, where), answers_only)
 
 
-def retrieve(snap: Snapshot, s: Settings, encode: Encode, *, question: str, notice: str, k: int | None,
+def retrieve(snap: Store, s: Settings, encode: Encode, *, question: str, notice: str, k: int | None,
              mode: str | None, where: DocFilter | None, answers_only: bool) -> Retrieval:
     """Rank the generation's passages for a checked question (rag.retrieve.rank with the settings)."""
     k, mode = k or s.k, mode or s.mode
@@ -92,7 +86,7 @@ def compose(r: Retrieval, encode: Encode, params: A.AnswerParams) -> Answer:
                      mode=r.mode, notice=r.notice)
 
 
-def _hit(snap: Snapshot, row: int, score, *, rank: int, dense, lexical) -> Hit:
+def _hit(snap: Store, row: int, score, *, rank: int, dense, lexical) -> Hit:
     p = snap.passages[row]
     return Hit(p, float(score), rank, _num(dense), _num(lexical), row, snap.labels.get(p.doc_id, ""))
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import index as vindex
 from .lexical import top_n  # noqa: F401  (re-exported: the pure top-n used by both engines)
 
 
@@ -88,14 +87,14 @@ def with_sentences(dense: np.ndarray, best: np.ndarray | None, share: float) -> 
 def rank(store, qvec: np.ndarray | None, qtokens: list[str], *, mode: str, k: int, candidates: int,
          fusion: str = "rrf", rrf_k: int = 60, weight: float = 0.5,
          allowed: np.ndarray | None = None, share: float = 0.0, floor: float = KEYWORD_FLOOR) -> Ranked:
-    """Top-k rows of `store` (which has .vectors, a faiss index, .lexical and .best_sentence) for one
-    question."""
+    """Top-k rows of `store` for one question. A store (rag.store.interface.Store: the local
+    Snapshot, or the Qdrant reader) answers .dense, .vectors_of, .lexical and .best_sentence."""
     nan = np.full(0, np.nan)
     pool = max(k, candidates)
     if mode == "keyword":
         rows, lex = store.lexical.top(qtokens, k, allowed)
         return Ranked(rows, lex, np.full(len(rows), np.nan), lex)
-    d_scores, d_rows = vindex.search(store.vectors, qvec, pool if mode == "hybrid" or share > 0 else k, allowed=allowed)
+    d_scores, d_rows = store.dense(qvec, pool if mode == "hybrid" or share > 0 else k, allowed)
     if mode == "dense":
         blended = with_sentences(d_scores, store.best_sentence(d_rows, qvec) if share > 0 else None, share)
         order = np.lexsort((d_rows, -blended))[:k]
@@ -109,7 +108,7 @@ def rank(store, qvec: np.ndarray | None, qtokens: list[str], *, mode: str, k: in
     dense[np.searchsorted(union, d_rows)] = d_scores
     missing = np.isnan(dense)
     if missing.any():   # exact cosine for keyword-only candidates, so fusion compares like with like
-        dense[missing] = vindex.take(store.vectors, union[missing]) @ qvec.reshape(-1)
+        dense[missing] = store.vectors_of(union[missing]) @ qvec.reshape(-1)
     blended = with_sentences(dense, store.best_sentence(union, qvec) if share > 0 else None, share)
     if fusion == "rrf":
         fused_map = rrf([d_rows, l_rows], rrf_k)
@@ -142,9 +141,9 @@ def candidates(store, qvec: np.ndarray, qtokens: list[str], *, pool: int, lexica
     """The top `pool` rows of each retriever for one question, scored by both (`lexical`: another
     keyword index over the same rows, default the store's)."""
     lex = lexical or store.lexical
-    _, d_rows = vindex.search(store.vectors, qvec, pool)
+    _, d_rows = store.dense(qvec, pool)
     l_rows, _ = lex.top(qtokens, pool)
     union = np.union1d(d_rows, l_rows)
-    dense = vindex.take(store.vectors, union) @ qvec.reshape(-1)
+    dense = store.vectors_of(union) @ qvec.reshape(-1)
     return Candidates(union, dense, lex.score_rows(qtokens, union), d_rows, l_rows, lex.ceiling(qtokens),
                       lex.rare_idf(), store.best_sentence(union, qvec))

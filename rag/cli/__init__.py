@@ -21,6 +21,9 @@ def _common() -> argparse.ArgumentParser:
     p.add_argument("--index", metavar="DIR", default=S, help="index folder (default index/, env RAG_INDEX)")
     p.add_argument("--model", default=S, help="sentence-transformers model name or folder (env RAG_MODEL)")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default=S, help="embedding runtime")
+    p.add_argument("--store", metavar="URL", default=S, help="serve from: local (the index folder, default) or "
+                   "qdrant://HOST:PORT/COLLECTION, qdrant+https://…, qdrant+local:PATH/COLLECTION; the index "
+                   "folder is then the build's staging area (env RAG_STORE; key in RAG_QDRANT_API_KEY)")
     return p
 
 
@@ -91,7 +94,8 @@ def _fail(exc: Exception, code: int) -> int:
 def _settings(args):
     from ..config import Settings
     return Settings.from_env(docs_dir=getattr(args, "docs", None), index_dir=getattr(args, "index", None),
-                             model=getattr(args, "model", None), backend=getattr(args, "backend", None))
+                             model=getattr(args, "model", None), backend=getattr(args, "backend", None),
+                             store=getattr(args, "store", None))
 
 
 def _engine(args):

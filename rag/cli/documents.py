@@ -13,6 +13,8 @@ from . import render
 def add_parsers(sub, common) -> None:
     p = sub.add_parser("index", parents=[common], help="build or update the index")
     p.add_argument("--rebuild", action="store_true", help="re-embed everything")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="encode new or changed documents on the Ray cluster at HEAD:PORT (see README)")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("add", parents=[common], help="copy files or folders into the documents folder and index them")
     p.add_argument("paths", nargs="+", metavar="PATH", help=".txt .md .html .htm .pdf files, or folders (recursive)")
@@ -30,7 +32,7 @@ def _engine(settings):
 
 
 def cmd_index(args, settings) -> int:
-    report = _engine(settings).build(rebuild=args.rebuild, progress=render.Progress(sys.stderr))
+    report = _engine(settings).build(rebuild=args.rebuild, progress=render.Progress(sys.stderr), ray=args.ray)
     print(json.dumps(report.to_json()) if args.json else render.report_text(report))
     return 0
 

@@ -103,6 +103,27 @@ class Snapshot:
         """The rows answers may come from (not boilerplate), or None when that is every row."""
         return self.passages.answer_rows
 
+    def dense(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(cosines, rows) of the n nearest passages (rag.store.interface.Store)."""
+        return vindex.search(self.vectors, qvec, n, allowed=allowed)
+
+    def vectors_of(self, rows: np.ndarray) -> np.ndarray:
+        return vindex.take(self.vectors, rows)
+
+    def all_vectors(self) -> np.ndarray:
+        """Every passage's vector, in row order."""
+        return vindex.vectors(self.vectors)
+
+    def allowed(self, doc_ids, answers_only: bool) -> np.ndarray | None:
+        """The rows of `doc_ids` (None: every document), without boilerplate when `answers_only`;
+        sorted, or None for every row."""
+        if doc_ids is None:
+            return self.answer_rows if answers_only else None
+        rows = np.concatenate([self.doc_rows.get(i, np.zeros(0, np.int64)) for i in doc_ids])
+        if answers_only:
+            rows = rows[~self.passages.boilerplate[rows]]
+        return np.sort(rows)
+
     def sentences_of(self, row: int) -> np.ndarray:
         """Vectors of a passage's sentences (none in a retrieval-only index)."""
         lo, hi = int(self.sentence_start[row]), int(self.sentence_start[row + 1])
