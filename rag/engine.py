@@ -28,7 +28,7 @@ from .embed.protocol import Embedder
 from .lexical import Lexical
 from .query import Retrieval
 from .schema import (Answer, BadInput, BuildReport, Change, DocFilter, Document, Hit, IndexNotBuilt, Listed, Lookup,
-                     Passage, Status, Upload)
+                     Passage, Status, Upload, Verified)
 from .store import layout
 from .store.snapshot import Snapshot
 
@@ -196,6 +196,13 @@ class Engine:
         return Status(snap.generation, len(snap.documents), len(snap.passages), str(m.get("model", "")),
                       int(m.get("dim", 0)), str(m.get("built_at", "")),
                       self._embedder.backend if self._embedder else "not loaded", str(self.settings.index_dir))
+
+    def verify(self) -> Verified:
+        """Hash every byte of the live generation now (a load checks the large files block by block as
+        queries first read them). Raises IndexMismatch naming the damaged file, IndexNotBuilt."""
+        t0 = time.perf_counter()
+        name, files, size = layout.verify(self.settings.index_dir)
+        return Verified(name, files, size, round(time.perf_counter() - t0, 3))
 
     def documents(self) -> list[Listed]:
         """The indexed documents, in index order, with their passage counts."""
