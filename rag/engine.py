@@ -28,8 +28,9 @@ from .embed.protocol import Embedder
 from .lexical import Lexical
 from .query import Retrieval
 from .schema import (Answer, BadInput, BuildReport, Change, DocFilter, Document, Hit, IndexNotBuilt, Listed, Lookup,
-                     Passage, Status, Upload)
+                     Passage, Status, Upload, Verified)
 from .store import choose as stores
+from .store import layout
 from .store.interface import Store
 
 
@@ -208,6 +209,14 @@ class Engine:
         return Status(snap.generation, len(snap.documents), len(snap.passages), str(m.get("model", "")),
                       int(m.get("dim", 0)), str(m.get("built_at", "")),
                       self._embedder.backend if self._embedder else "not loaded", stores.where(self.settings))
+
+    def verify(self) -> Verified:
+        """Hash every byte of the live generation in the index folder now (a load checks the large files
+        block by block as queries first read them; with a Qdrant store this is the build's staged copy).
+        Raises IndexMismatch naming the damaged file, IndexNotBuilt."""
+        t0 = time.perf_counter()
+        name, files, size = layout.verify(self.settings.index_dir)
+        return Verified(name, files, size, round(time.perf_counter() - t0, 3))
 
     def documents(self) -> list[Listed]:
         """The indexed documents, in index order, with their passage counts."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,10 +16,24 @@ STOPWORDS = ("en", "en_plus", "none")
 
 @lru_cache(maxsize=4)
 def _stopwords(which: str) -> frozenset[str]:
-    from bm25s import stopwords
     if which not in STOPWORDS:
         raise ValueError(f"stopwords must be one of {', '.join(STOPWORDS)}; got {which!r}")
-    return frozenset(() if which == "none" else getattr(stopwords, "STOPWORDS_" + which.upper()))
+    return frozenset(() if which == "none" else getattr(_bm25s_stopwords(), "STOPWORDS_" + which.upper()))
+
+
+def _bm25s_stopwords():
+    """bm25s's stopword lists, read from its data-only module without running the package's
+    __init__, which imports scipy (0.2 s of a cold `rag ask` on an index that uses tantivy)."""
+    import importlib.util
+    if (loaded := sys.modules.get("bm25s.stopwords")) is not None:
+        return loaded
+    spec = importlib.util.find_spec("bm25s")
+    if spec is None or spec.origin is None:
+        raise ImportError("bm25s is not installed; run: make install")
+    where = importlib.util.spec_from_file_location("rag._bm25s_stopwords", Path(spec.origin).parent / "stopwords.py")
+    module = importlib.util.module_from_spec(where)
+    where.loader.exec_module(module)
+    return module
 
 
 @lru_cache(maxsize=1)

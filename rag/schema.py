@@ -268,5 +268,17 @@ class Status:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Verified:
+    """`rag verify`: every file of a generation hashed whole and found as it was built."""
+    generation: str
+    files: int             # the manifest and the files it lists
+    bytes: int
+    seconds: float
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
 def _round(x: float | None) -> float | None:
     return None if x is None else round(float(x), 6)

@@ -16,6 +16,7 @@ from rag.schema import DocFilter, IndexMismatch, Passage
 from rag.store import layout, sentences
 from rag.store import passages as T
 from rag.store.snapshot import Snapshot
+from rag.store.blocks import Checked
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -34,7 +35,7 @@ def open_table(tmp_path, docs, passages) -> T.PassageTable:
     text, rows = T.encode(passages, docs)
     (tmp_path / "passages.jsonl").write_bytes(text)
     (tmp_path / "rows.npy").write_bytes(rows)
-    return T.PassageTable(open(tmp_path / "passages.jsonl", "rb"), np.load(tmp_path / "rows.npy"), docs)
+    return T.PassageTable(Checked(open(tmp_path / "passages.jsonl", "rb"), None, name="passages.jsonl"), np.load(tmp_path / "rows.npy"), docs)
 
 
 def test_table_reads_back_every_passage_and_row_fact(tmp_path, seed_corpus, monkeypatch):
@@ -69,7 +70,7 @@ def test_by_id_refuses_what_is_not_a_passage_id(tmp_path, seed_corpus):
 def test_old_passages_file_without_row_table_reads_the_same(tmp_path, seed_corpus):
     docs, passages = seed_corpus
     table = open_table(tmp_path, docs, passages)
-    old = T.PassageTable.parse(open(tmp_path / "passages.jsonl", "rb"), docs)
+    old = T.PassageTable.parse(Checked(open(tmp_path / "passages.jsonl", "rb"), None, name="passages.jsonl"), docs)
     assert list(old) == passages and old.sentence_start.tolist() == table.sentence_start.tolist()
     assert [old.by_id[p.id] for p in passages] == list(range(len(passages)))
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..files import file_digest
 from ..schema import IndexMismatch, IndexNotBuilt
+from . import blocks
 
 FORMAT, VERSION = "rag-index", 2   # v2: the manifest carries its own checksum (v1 indexes still load)
 GENERATION = re.compile(r"^gen-(\d{6})$")
@@ -75,14 +76,18 @@ def current(index_dir: Path) -> Path:
 
 
 def read_verified(gen: Path, read: Collection[str] | None = None,
-                  keep_open: Collection[str] = ()) -> tuple[dict, dict]:
+                  keep_open: Collection[str] = (), *, lazy: bool = True,
+                  ahead: Collection[str] = ()) -> tuple[dict, dict]:
     """The manifest, after every file it lists has been checked against its size and sha256.
 
     Returns the manifest and a dict holding the bytes of each listed file named in `read` (every
-    file when `read` is None) and, for each named in `keep_open`, an open binary file at the inode
-    that was checked (the caller closes it; it stays readable if the folder is removed). Other files
-    are hashed in chunks, so memory stays constant whatever their size; generations are immutable,
-    so they may be opened or mapped by path afterwards."""
+    file when `read` is None) and, for each named in `keep_open`, a `blocks.Checked` file open at the
+    inode that was checked (the caller closes it; it stays readable if the folder is removed). Other
+    files are hashed in chunks, so memory stays constant whatever their size; generations are
+    immutable, so they may be opened or mapped by path afterwards. A `keep_open` file with block sums
+    (rag.store.blocks) is checked for its size now and block by block as it is read, unless `lazy`
+    is False (`rag verify`), which hashes every byte of every file now; of those, the ones named in
+    `ahead` (to be read whole next) are verified by a background thread from now on."""
     try:
         manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
         files = manifest["files"]
@@ -98,11 +103,27 @@ def read_verified(gen: Path, read: Collection[str] | None = None,
         raise IndexMismatch(f"{gen.name}/manifest.json failed its checksum (corrupt or edited); "
                             "run: python -m rag index --rebuild")
     out: dict = {}
+    deferred = [n for n, m in files.items() if lazy and n in keep_open and isinstance(m, dict) and m.get("sums")]
+    sums_of = {files[n]["sums"]: n for n in deferred}
     try:
+        for name in deferred:   # first, so that verify_ahead hashes them while the other files are hashed
+            if sums_of.get(files[name]["sums"]) != name or files[name]["sums"] not in files:
+                raise IndexMismatch(f"{gen.name}/manifest.json lists no block sums for {name}; "
+                                    "run: python -m rag index --rebuild")
+            sums = _checked(gen, files[name]["sums"], files[files[name]["sums"]], whole=True, keep=False)
+            f = _checked(gen, name, files[name], whole=False, keep=True, hashed=False)
+            try:
+                out[name] = blocks.Checked(f, sums, name=f"{gen.name}/{name}")
+            except IndexMismatch:
+                f.close()
+                raise
+            if name in ahead:
+                out[name].verify_ahead()
         for name, meta in files.items():
-            got = _checked(gen, name, meta, whole=read is None or name in read, keep=name in keep_open)
-            if got is not None:
-                out[name] = got
+            if name not in deferred and name not in sums_of:
+                got = _checked(gen, name, meta, whole=read is None or name in read, keep=name in keep_open)
+                if got is not None:
+                    out[name] = got if isinstance(got, bytes) else blocks.Checked(got, None, name=f"{gen.name}/{name}")
     except BaseException:
         for value in out.values():
             if not isinstance(value, bytes):
@@ -111,8 +132,17 @@ def read_verified(gen: Path, read: Collection[str] | None = None,
     return manifest, out
 
 
-def _checked(gen: Path, name: str, meta, *, whole: bool, keep: bool):
-    """One listed file, checked: its bytes (whole), an open file (keep), else None."""
+def verify(index_dir: Path) -> tuple[str, int, int]:
+    """Hash every byte of every file of the live generation against its manifest, as a load did before
+    block sums (`rag verify`): (generation, files, bytes). Raises IndexMismatch naming the first bad file."""
+    gen = current(index_dir)
+    manifest, _ = read_verified(gen, read=(), lazy=False)
+    return gen.name, len(manifest["files"]) + 1, sum(int(m["bytes"]) for m in manifest["files"].values())
+
+
+def _checked(gen: Path, name: str, meta, *, whole: bool, keep: bool, hashed: bool = True):
+    """One listed file, checked: its bytes (whole), an open file (keep), else None. With `hashed`
+    False only its size is checked (its blocks are, as they are read)."""
     path = (gen / name).resolve()
     if not path.is_relative_to(gen.resolve()):
         raise IndexMismatch(f"manifest lists a file outside {gen}; run: python -m rag index --rebuild")
@@ -126,7 +156,7 @@ def _checked(gen: Path, name: str, meta, *, whole: bool, keep: bool):
         if not isinstance(meta, dict) or os.fstat(f.fileno()).st_size != meta.get("bytes"):
             raise bad                     # the size first: a wrong-sized file is never read
         blob = f.read() if whole else None
-        if ((sha256(blob), len(blob)) if whole else file_digest(f)) != (meta.get("sha256"), meta["bytes"]):
+        if hashed and ((sha256(blob), len(blob)) if whole else file_digest(f)) != (meta.get("sha256"), meta["bytes"]):
             raise bad
     except BaseException:
         f.close()

@@ -50,8 +50,8 @@ def row_table(lines: Sequence[bytes], passages: Sequence[Passage], documents: Se
     return rows
 
 
-def _read(fd: int, starts: np.ndarray, ends: np.ndarray, *, row: int) -> Passage:
-    return _parse(os.pread(fd, int(ends[row] - starts[row]), int(starts[row])))
+def _read(file, starts: np.ndarray, ends: np.ndarray, *, row: int) -> Passage:
+    return _parse(file.pread(int(ends[row] - starts[row]), int(starts[row])))
 
 
 def _parse(line: bytes) -> Passage:
@@ -81,9 +81,8 @@ class PassageTable(Sequence):
         self.sentence_start = np.concatenate([[0], np.cumsum(rows["sentences"], dtype=np.int64)])
         self.doc_index = {d.doc_id: i for i, d in enumerate(documents)}
         self.bounds = np.searchsorted(doc, np.arange(len(documents) + 1))   # document i: rows bounds[i]:bounds[i+1]
-        fd = file.fileno()
-        self._fd, self._starts, self._ends = fd, starts, ends
-        self._row = lru_cache(CACHED_ROWS)(lambda row: _read(fd, starts, ends, row=row))
+        self._file, self._starts, self._ends = file, starts, ends
+        self._row = lru_cache(CACHED_ROWS)(lambda row: _read(file, starts, ends, row=row))
         weakref.finalize(self, file.close)
 
     @classmethod
@@ -112,7 +111,7 @@ class PassageTable(Sequence):
         if hi <= lo:
             return []
         a, b = int(self._starts[lo]), int(self._ends[hi - 1])
-        return [_parse(line) for line in os.pread(self._fd, b - a, a).splitlines()]
+        return [_parse(line) for line in self._file.pread(b - a, a).splitlines()]
 
     @property
     def by_id(self) -> Mapping[str, int]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..files import file_digest, write_atomic
 from ..schema import RagError
+from . import blocks
 from .layout import FORMAT, GENERATION, SELF, VERSION, manifest_digest, read_current
 
 
@@ -60,15 +61,17 @@ class Writer:
         way, durably. An exception from `chunks` leaves the file unrecorded."""
         path = self.tmp / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        h, size = hashlib.sha256(), 0
+        h, size, sums = hashlib.sha256(), 0, blocks.Hasher() if name in blocks.LAZY else None
         with open(path, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
                 h.update(chunk)
                 size += len(chunk)
+                if sums is not None:
+                    sums.update(chunk)
             f.flush()
             os.fsync(f.fileno())
-        self.files[name] = {"bytes": size, "sha256": h.hexdigest()}
+        self._record(name, size, h.hexdigest(), sums)
 
     def add_folder(self, sub: str) -> None:
         """Record checksums of files a library wrote itself into tmp/sub (fsyncing them and the folders)."""
@@ -84,7 +87,14 @@ class Writer:
         with open(self.tmp / name, "rb+") as f:
             digest, size = file_digest(f)
             os.fsync(f.fileno())
+        self._record(name, size, digest, None)   # the LAZY files are written through write_chunks
+
+    def _record(self, name: str, size: int, digest: str, sums: blocks.Hasher | None) -> None:
+        """List a written file in the manifest; a large one also gets its block sums (rag.store.blocks)."""
         self.files[name] = {"bytes": size, "sha256": digest}
+        if sums is not None:
+            self.write(name + blocks.SUFFIX, sums.digests())
+            self.files[name]["sums"] = name + blocks.SUFFIX
 
     def publish(self, manifest: dict) -> str:
         """Write the manifest last, then rename the folder and flip CURRENT; returns the generation name."""

@@ -37,7 +37,8 @@ class Snapshot:
         """Load the live generation, refusing it when checksums, counts or the model disagree."""
         gen = layout.current(index_dir)
         manifest, files = layout.read_verified(gen, read=("documents.json", "rows.npy"),
-                                              keep_open=("passages.jsonl", "sentences.npy", "vectors.faiss"))
+                                              keep_open=("passages.jsonl", "sentences.npy", "vectors.faiss"),
+                                              ahead=("vectors.faiss",))
         handles = [f for f in files.values() if not isinstance(f, bytes)]
         try:
             snap = cls._open(gen, manifest, files, model=model)
