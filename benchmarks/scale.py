@@ -25,7 +25,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -183,9 +182,7 @@ def serve(n: int, repeats: int) -> dict:
     out = {"passages": n, "load_s": statistics.median(loads), "load_floor_s": statistics.median(floors),
            "disk_mb": disk / 2**20}
     toks = [lexical.tokenize(q) for q in qt]
-    st = SimpleNamespace(lexical=lexical, best_sentence=lambda rows, q: None,   # the store interface rank() uses
-                         dense=lambda q, n, allowed=None: vindex.search(vectors, q, n, allowed=allowed),
-                         vectors_of=lambda rows: vindex.take(vectors, rows))
+    st = vindex.Ranking(vectors, lexical)
     gt = np.load(D.CACHE / f"gt-{n}.npy")
     got = [vindex.search(vectors, q, 10)[1] for q in qv]
     out["recall@10"] = float(np.mean([len(set(g.tolist()) & set(e.tolist())) / 10 for g, e in zip(got, gt)]))

@@ -14,7 +14,6 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -76,11 +75,8 @@ def quality(beir: Path) -> None:
     vectors = engine.passage_vectors()
     bm25s = Lexical.build(texts, s.bm25_k1, s.bm25_b, stopwords=s.stopwords, engine="bm25s")   # as built
     tantivy = Lexical.build(texts, s.bm25_k1, s.bm25_b, stopwords=s.stopwords, engine="tantivy")
-    no_sentences = lambda rows, qvec: None  # noqa: E731
-    stores = {"tantivy keyword engine": SimpleNamespace(vectors=vindex.build(vectors), lexical=tantivy,
-                                                         best_sentence=no_sentences),
-              "tantivy + HNSW": SimpleNamespace(vectors=vindex.build(vectors, 1), lexical=tantivy,
-                                                best_sentence=no_sentences)}
+    stores = {"tantivy keyword engine": vindex.Ranking(vindex.build(vectors), tantivy),
+              "tantivy + HNSW": vindex.Ranking(vindex.build(vectors, 1), tantivy)}
 
     def search(name: str, question: str, mode: str) -> list[int]:
         if name not in stores:

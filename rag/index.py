@@ -145,3 +145,21 @@ def _search_graph(index: faiss.Index, q: np.ndarray, k: int, *, allowed: np.ndar
     sel = faiss.IDSelectorBitmap(index.ntotal, faiss.swig_ptr(bits))
     ef = min(index.ntotal, int(ef * index.ntotal / len(allowed)))
     return index.search(q, k, params=faiss.SearchParametersHNSW(sel=sel, efSearch=ef))
+
+
+class Ranking:
+    """A vector index and a keyword index as the part of a store (rag.store.interface.Store) that
+    rag.retrieve.rank reads: for tests and benchmarks that rank without a generation."""
+
+    def __init__(self, index: faiss.Index, lexical, best_sentence=None):
+        self.vectors, self.lexical = index, lexical
+        self._best = best_sentence
+
+    def dense(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return search(self.vectors, qvec, n, allowed=allowed)
+
+    def vectors_of(self, rows: np.ndarray) -> np.ndarray:
+        return take(self.vectors, rows)
+
+    def best_sentence(self, rows: np.ndarray, qvec: np.ndarray) -> np.ndarray | None:
+        return None if self._best is None else self._best(rows, qvec)

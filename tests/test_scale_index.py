@@ -3,7 +3,6 @@ engine must give what the exact ones give (the scale benchmark measures speed; n
 from __future__ import annotations
 
 import re
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -130,8 +129,8 @@ def test_tantivy_save_load_round_trip(engines, tmp_path):
 def test_hybrid_rank_is_the_same_with_the_scale_engines(engines):
     small, big, n = engines
     vecs = clustered(n, seed=6)
-    exact = SimpleNamespace(vectors=vindex.build(vecs), lexical=small)
-    scaled = SimpleNamespace(vectors=vindex.build(vecs, ann_min_rows=1), lexical=big)
+    exact = vindex.Ranking(vindex.build(vecs), small)
+    scaled = vindex.Ranking(vindex.build(vecs, ann_min_rows=1), big)
     for i, question in enumerate(QUESTIONS):
         q, tokens = vecs[i * 7], small.tokenize(question)
         a = R.rank(exact, q, tokens, mode="hybrid", k=5, candidates=100, fusion="convex", weight=0.7)
