@@ -86,11 +86,12 @@ class Lexical:
         self.engine.save(folder)
 
     @classmethod
-    def load(cls, folder: Path, n: int, stopwords: str = "en") -> "Lexical":
-        """Load either engine's folder (a tantivy folder has a tantivy/ subfolder)."""
+    def load(cls, folder: Path, n: int, stopwords: str = "en", *, opened: dict | None = None) -> "Lexical":
+        """Load either engine's folder (a tantivy folder has a tantivy/ subfolder). `opened`: files of it
+        already open and checked block by block as they are read (rag.store.blocks.Checked, by name)."""
         if (Path(folder) / "tantivy").is_dir():
             from .lexical_tantivy import TantivyEngine
-            return cls(TantivyEngine.load(Path(folder)), n, stopwords)
+            return cls(TantivyEngine.load(Path(folder), opened=opened or {}), n, stopwords)
         return cls(_Bm25s.load(folder), n, stopwords)
 
     def scores(self, tokens: list[str]) -> np.ndarray:

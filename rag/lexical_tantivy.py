@@ -12,6 +12,7 @@ import json
 import shutil
 import tempfile
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,19 @@ def bm25(qids: np.ndarray, rows: np.ndarray, fwd: dict, *, idf: np.ndarray, k1: 
     return np.bincount(owner, weights=part, minlength=len(rows)).astype(np.float32)
 
 
+def _mapped(file) -> tuple[np.ndarray, Callable[[np.ndarray, np.ndarray], None]]:
+    """A 1-d .npy file opened as a blocks.Checked: the array, mapped, and check(lo, hi), which verifies
+    the blocks under elements lo[i]:hi[i] before they are read."""
+    fmt = np.lib.format
+    read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}[fmt.read_magic(file)]
+    shape, fortran, dtype = read_header(file)
+    if len(shape) != 1 or fortran:
+        raise ValueError(f"{file.name} holds {dtype} {shape}, not a 1-d array")
+    offset, size = file.tell(), dtype.itemsize
+    array = np.frombuffer(file.mapped(), dtype=dtype, count=shape[0], offset=offset)
+    return array, lambda lo, hi: file.verify_spans(offset + lo * size, offset + hi * size)
+
+
 class TantivyEngine:
     """Rows are passage rows; `row` is a fast field, so hits map to rows without reading documents."""
 
@@ -75,6 +89,7 @@ class TantivyEngine:
         df = self.df
         self.idf = np.log(1 + (self.n - df + 0.5) / (df + 0.5)).astype(np.float32).astype(np.float64)
         self.index = tantivy.Index.open(str(path))
+        self.checked: list = []      # block checks of mapped forward arrays (load)
         self.searcher, self.schema = self.index.searcher(), _schema()
 
     @classmethod
@@ -110,14 +125,20 @@ class TantivyEngine:
         (folder / "vocab.txt").write_text("\n".join(sorted(self.terms, key=self.terms.get)), encoding="utf-8")
 
     @classmethod
-    def load(cls, folder: Path) -> "TantivyEngine":
+    def load(cls, folder: Path, *, opened: dict | None = None) -> "TantivyEngine":
+        """`opened`: "terms" and "tfs" as files checked block by block (rag.store.blocks.Checked), mapped
+        here and verified per query for the rows scored; without them the arrays are mapped by path."""
         fwd = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-               for name in ("lengths", "indptr", "terms", "tfs")}
+               for name in ("lengths", "indptr") + tuple(n for n in ("terms", "tfs") if n not in (opened or {}))}
+        checked = {name: _mapped(f) for name, f in (opened or {}).items() if name in ("terms", "tfs")}
+        fwd.update({name: array for name, (array, _) in checked.items()})
         fwd["avglen"] = float(np.mean(fwd["lengths"])) if len(fwd["lengths"]) else 1.0
         vocab = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
         params = json.loads((folder / "params.json").read_text(encoding="utf-8"))
         df = np.load(folder / "df.npy", allow_pickle=False) if (folder / "df.npy").exists() else None
-        return cls(folder / "tantivy", fwd, vocab, k1=float(params["k1"]), b=float(params["b"]), df=df)
+        engine = cls(folder / "tantivy", fwd, vocab, k1=float(params["k1"]), b=float(params["b"]), df=df)
+        engine.checked = [check for _, check in checked.values()]
+        return engine
 
     def ids(self, tokens: list[str]) -> list[int]:
         return [self.terms[t] for t in tokens if t in self.terms]
@@ -130,6 +151,9 @@ class TantivyEngine:
         rows = np.asarray(rows, dtype=np.int64)
         if len(qids) == 0 or len(rows) == 0:
             return np.zeros(len(rows), dtype=np.float32)
+        indptr = self.fwd["indptr"]
+        for check in self.checked:   # the rows' spans of the forward arrays, verified before they are read
+            check(np.asarray(indptr[rows]), np.asarray(indptr[rows + 1]))
         return bm25(qids, rows, self.fwd, idf=self.idf, k1=self.k1, b=self.b)
 
     def top(self, tokens: list[str], n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """Block checksums: the large files of a generation are verified a block at a time, the first time
 their bytes are read, instead of all at once before the first query (8 s of sha256 at a million
-passages). Standard library only; see docs/RELIABILITY.md, "Verified on first read".
+passages). See docs/RELIABILITY.md, "Verified on first read".
 
 A file in LAZY gets a sidecar `<name>.sums` when it is written: the first 16 bytes of the sha256 of
 each BLOCK-sized piece. The sidecar is listed in the manifest with its own size and sha256 and read
@@ -10,12 +10,16 @@ read; a block that does not match raises IndexMismatch before any of its bytes a
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import threading
 
+import numpy as np
+
 from ..schema import IndexMismatch
 
-LAZY = ("passages.jsonl", "sentences.npy", "vectors.faiss")
+LAZY = ("passages.jsonl", "sentences.npy", "vectors.faiss",
+        "bm25/terms.npy", "bm25/tfs.npy")   # the large keyword index's forward arrays (rag.lexical_tantivy)
 SUFFIX = ".sums"
 BLOCK = 16 << 10    # 16 KiB: 6 MB of sums for a 6 GB file; a query's first read of ~200 blocks hashes 3 MB
 DIGEST = 16         # bytes of sha256 kept per block
@@ -79,6 +83,26 @@ class Checked:
         self._check(offset, offset + len(buf))
         if len(buf) and os.preadv(self._fd, [buf], offset) != len(buf):
             raise OSError(f"{self.name} ended before byte {offset + len(buf)}")
+
+    def verify_spans(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Verify the blocks under byte ranges lo[i]:hi[i] (empty ranges skipped), for a reader that then
+        takes those bytes from a memory map of this file (`mapped`)."""
+        lo, hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
+        keep = hi > lo
+        first, last = lo[keep] // BLOCK, (hi[keep] - 1) // BLOCK
+        if not len(first):
+            return
+        ok = np.frombuffer(self._ok, dtype=np.uint8)
+        needed = np.unique(np.concatenate([np.arange(a, b + 1) for a, b in zip(first.tolist(), last.tolist())]))
+        for b in needed[ok[needed] == 0].tolist():
+            self._check(b * BLOCK, min(self.size, (b + 1) * BLOCK))
+
+    def mapped(self) -> memoryview:
+        """The file mapped read-only (at the inode that was opened). Its bytes are not checked: call
+        verify_spans for the ranges read."""
+        if self.size == 0:
+            return memoryview(b"")
+        return memoryview(mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ))
 
     def read(self, n: int = -1) -> bytes:
         n = self.size - self._pos if n is None or n < 0 else n

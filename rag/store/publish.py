@@ -84,10 +84,19 @@ class Writer:
 
     def add_file(self, name: str) -> None:
         """Record the checksum of a file written straight into tmp/name (fsyncing it), read in chunks."""
+        sums = blocks.Hasher() if name in blocks.LAZY else None
         with open(self.tmp / name, "rb+") as f:
-            digest, size = file_digest(f)
+            if sums is None:
+                digest, size = file_digest(f)
+            else:   # one pass: the whole-file sha256 and the block sums
+                h, size = hashlib.sha256(), 0
+                while chunk := f.read(blocks.BLOCK * 256):
+                    h.update(chunk)
+                    sums.update(chunk)
+                    size += len(chunk)
+                digest = h.hexdigest()
             os.fsync(f.fileno())
-        self._record(name, size, digest, None)   # the LAZY files are written through write_chunks
+        self._record(name, size, digest, sums)
 
     def _record(self, name: str, size: int, digest: str, sums: blocks.Hasher | None) -> None:
         """List a written file in the manifest; a large one also gets its block sums (rag.store.blocks)."""

@@ -37,7 +37,8 @@ class Snapshot:
         """Load the live generation, refusing it when checksums, counts or the model disagree."""
         gen = layout.current(index_dir)
         manifest, files = layout.read_verified(gen, read=("documents.json", "rows.npy"),
-                                              keep_open=("passages.jsonl", "sentences.npy", "vectors.faiss"),
+                                              keep_open=("passages.jsonl", "sentences.npy", "vectors.faiss",
+                                                         "bm25/terms.npy", "bm25/tfs.npy"),
                                               ahead=("vectors.faiss",))
         handles = [f for f in files.values() if not isinstance(f, bytes)]
         try:
@@ -71,7 +72,8 @@ class Snapshot:
         if sent.shape != (int(starts[-1]), dim) and (len(sent) or manifest.get("answer_vectors", True)):
             raise IndexMismatch(f"{gen.name}: sentence vectors have shape {sent.shape}, expected "
                                 f"({int(starts[-1])}, {dim}); run: python -m rag index --rebuild")
-        lexical = Lexical.load(gen / "bm25", count, manifest.get("bm25", {}).get("stopwords", "en"))
+        opened = {k[5:-4]: files.pop(k) for k in ("bm25/terms.npy", "bm25/tfs.npy") if k in files}   # by array name
+        lexical = Lexical.load(gen / "bm25", count, manifest.get("bm25", {}).get("stopwords", "en"), opened=opened)
         return cls(gen.name, manifest, documents, passages, vectors, lexical, sent, gen)
 
     @property
