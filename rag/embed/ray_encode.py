@@ -12,6 +12,7 @@ a task on the cluster.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -159,10 +160,18 @@ class RayEmbedder:
         if self._export is not None:
             return
         if not ray.is_initialized():   # else this process is already a driver of a cluster: use it
-            try:
-                ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise explain(exc, self.address) from None
+            for attempt in (1, 2):
+                try:
+                    ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
+                    break
+                except (ConnectionError, RuntimeError, ValueError, AssertionError) as exc:
+                    with contextlib.suppress(Exception):   # a failed init leaves state that breaks the next one
+                        ray.shutdown()
+                    # Through ray:// the head starts a server per client; on a busy head that start can fail
+                    # once ("Starting Ray client server failed", seen in CI under load): try once more.
+                    if attempt == 1 and "client server failed" in str(exc):
+                        continue
+                    raise explain(exc, self.address) from None
             self._connected = True
         self._export = ray.put(_export_files(self.onnx_dir, self.encoder, self.fingerprint))
 
