@@ -5,6 +5,10 @@ comparison, `rag verify` in the same run: every byte hashed, as every load did b
 
     python benchmarks/scale_product.py --sizes 1m      # once: writes .cache/scale/product-1000000
     python benchmarks/cold_open.py [--index DIR] [--runs 5]
+    python benchmarks/cold_open.py --versions TREE…     # the same cold ask from checkouts of other
+                                                        # commits (git worktree add), interleaved
+    python benchmarks/cold_open.py --first-touch 300    # what a fresh engine's first questions pay:
+                                                        # ask p50 of questions 1-50, the last 50, then all again
 """
 from __future__ import annotations
 
@@ -23,13 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "Which genes are associated with an increased risk of breast cancer?"
 
 
-def run(args: list[str], env: dict) -> tuple[float, float, float, str]:
+def run(args: list[str], env: dict, cwd: Path = ROOT) -> tuple[float, float, float, str]:
     """(seconds to the first byte of output, seconds to exit, peak RSS MB, stdout) of one
     `python -m rag …` process. The first byte is the answer: `--json` prints it whole at once."""
     with tempfile.TemporaryFile() as err:
         t = time.perf_counter()
         p = subprocess.Popen([sys.executable, "-m", "rag", *args], stdout=subprocess.PIPE, stderr=err,
-                             env=env, cwd=ROOT)
+                             env=env, cwd=cwd)
         first = p.stdout.read(1)
         answered = time.perf_counter() - t
         out = first + p.stdout.read()
@@ -63,6 +67,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--index", type=Path, default=ROOT / ".cache" / "scale" / "product-1000000")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--versions", nargs="+", type=Path, metavar="TREE", help="checkouts to compare, interleaved")
+    ap.add_argument("--first-touch", type=int, metavar="N", help="N questions to a fresh engine, in this process")
     a = ap.parse_args()
     if not (a.index / "CURRENT").exists():
         sys.exit(f"no index in {a.index}; run: python benchmarks/scale_product.py --sizes 1m")
@@ -74,6 +80,10 @@ def main() -> None:
     gen = a.index / (a.index / "CURRENT").read_text().strip()
     size = sum(f.stat().st_size for f in gen.rglob("*") if f.is_file())
     warm(a.index)
+    if a.versions:
+        return versions(a.versions, env, a.runs)
+    if a.first_touch:
+        return first_touch(a.index, docs, a.first_touch)
     asks, verifies = [], []
     for _ in range(a.runs):   # interleaved, so both see the same moments of a noisy machine
         answered, wall, rss, out = run(["ask", QUESTION, "--json"], env)
@@ -95,6 +105,43 @@ def main() -> None:
         result["cold_answer_s"] = "not measured: this process cannot drop the page cache"
     shutil.rmtree(docs, ignore_errors=True)
     print(json.dumps(result))
+
+
+def versions(trees: list[Path], env: dict, runs: int) -> None:
+    """The cold ask from each checkout (its own rag/ first on the path), interleaved run by run."""
+    times: dict[str, list[float]] = {str(t): [] for t in trees}
+    for _ in range(runs):
+        for tree in trees:
+            times[str(tree)].append(run(["ask", QUESTION, "--json"], {**env, "PYTHONPATH": str(tree)}, tree)[0])
+    print(json.dumps({"load_avg": os.getloadavg()[0], **{t: {"answer_s": round(statistics.median(v), 3),
+                      "all": [round(x, 2) for x in v]} for t, v in times.items()}}))
+
+
+def first_touch(index: Path, docs: Path, n: int) -> None:
+    """A fresh engine's first n asks (each after its floor) while blocks are verified on first read,
+    then the same n again; and the share of each block-checked file verified by then."""
+    import numpy as np
+    sys.path.insert(0, str(ROOT))
+    from rag.config import Settings
+    from rag.engine import Engine
+    engine = Engine(Settings.from_env().with_(index_dir=index, docs_dir=docs))
+    questions = np.load(ROOT / ".cache" / "scale" / "real.npz")["query_texts"].tolist()[:n]
+    engine.status()
+    first, floor, again = [], [], []
+    for q in questions:
+        t = time.perf_counter()
+        engine.floor(q, 5)
+        floor.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        engine.ask(q)
+        first.append((time.perf_counter() - t) * 1000)
+    for q in questions:
+        t = time.perf_counter()
+        engine.ask(q)
+        again.append((time.perf_counter() - t) * 1000)
+    med = statistics.median
+    print(json.dumps({"floor_p50_ms": round(med(floor), 2), "ask_p50_ms_first_50": round(med(first[:50]), 2),
+                      "ask_p50_ms_last_50": round(med(first[-50:]), 2), "ask_p50_ms_again": round(med(again), 2)}))
 
 
 if __name__ == "__main__":
