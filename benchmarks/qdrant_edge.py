@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -48,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 import scale_data as D
-from scale import exact_top
+from scale import exact_top, peak_mb, rss_mb, runs
 
 # This file is named like the package it measures: take benchmarks/ off the path, or `import qdrant_edge`
 # would import this script.
@@ -117,30 +116,6 @@ def queries(count: int) -> tuple[np.ndarray, list[list[str]]]:
 
 # ---- measuring ---------------------------------------------------------------------------------------
 
-def rss_mb() -> float:
-    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
-
-
-def peak_mb() -> float:
-    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM:"))
-    return int(line.split()[1]) / 1024
-
-
-def runs(fn, items, repeats: int) -> dict:
-    """p50 and p95 (ms) of fn over items, each the median over `repeats` runs."""
-    p50, p95 = [], []
-    for _ in range(repeats):
-        t = []
-        for it in items:
-            t0 = time.perf_counter()
-            fn(it)
-            t.append((time.perf_counter() - t0) * 1000)
-        p50.append(float(np.percentile(t, 50)))
-        p95.append(float(np.percentile(t, 95)))
-    return {"p50": statistics.median(p50), "p95": statistics.median(p95)}
-
-
 def recall(got: list[list[int]], gt: np.ndarray) -> float:
     return float(np.mean([len(set(g) & set(e.tolist()[:10])) / 10 for g, e in zip(got, gt)]))
 
@@ -178,22 +153,13 @@ def build_local(n: int) -> dict:
     return out
 
 
-class LocalStore:
-    """The vector and keyword indexes as rag.retrieve.rank reads them from a loaded generation."""
-
-    def __init__(self, n: int):
-        from rag import index as vindex
-        from rag.lexical import Lexical
-        self.vindex = vindex
-        with open(folder("local", n) / "vectors.faiss", "rb") as f:
-            self.vectors = vindex.from_file(f, 384, n)
-        self.lexical = Lexical.load(folder("local", n) / "bm25", n, S.stopwords)
-
-    def dense(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None):
-        return self.vindex.search(self.vectors, q, k, allowed=allowed)
-
-    def vectors_of(self, rows: np.ndarray) -> np.ndarray:
-        return self.vindex.take(self.vectors, rows)
+def local_store(n: int):
+    """The vector and keyword indexes of the local generation, as rag.retrieve.rank reads them."""
+    from rag import index as vindex
+    from rag.lexical import Lexical
+    with open(folder("local", n) / "vectors.faiss", "rb") as f:
+        vectors = vindex.from_file(f, 384, n)
+    return vindex.Ranking(vectors, Lexical.load(folder("local", n) / "bm25", n, S.stopwords))
 
 
 def serve_local(n: int, count: int, repeats: int) -> dict:
@@ -201,7 +167,7 @@ def serve_local(n: int, count: int, repeats: int) -> dict:
     from rag import retrieve as R
     qv, qt = queries(count)
     base, t = rss_mb(), time.perf_counter()
-    st = LocalStore(n)
+    st = local_store(n)
     out = {"store": "local", "passages": n, "load_s": time.perf_counter() - t, "rss_base_mb": base,
            "rss_load_mb": rss_mb()}
     gt = np.load(D.CACHE / f"gt-{n}.npy")
@@ -313,7 +279,7 @@ def check_edge(n: int, count: int) -> dict:
     x = np.ascontiguousarray(np.load(D.CACHE / "vectors.npy", mmap_mode="r")[:n])
     qv, qt = queries(count)
     vocab = json.loads(vocab_file(n).read_text(encoding="utf-8"))
-    local = LocalStore(n)
+    local = local_store(n)
     shard = E.EdgeShard.load(str(edge_dir(n)))
     dense, sparse, _, _ = edge_requests(vocab, EF)
     out, diffs, same = {"passages": n, "queries": count}, [], 0

@@ -78,7 +78,8 @@ def _mapped(file) -> tuple[np.ndarray, Callable[[np.ndarray, np.ndarray], None]]
 class TantivyEngine:
     """Rows are passage rows; `row` is a fast field, so hits map to rows without reading documents."""
 
-    def __init__(self, path: Path, fwd: dict, vocab: list[str], *, k1: float, b: float, df: np.ndarray | None = None):
+    def __init__(self, path: Path, fwd: dict, vocab: list[str], *, k1: float, b: float, df: np.ndarray | None = None,
+                 checks: tuple = ()):
         self.path, self.fwd, self.k1, self.b = Path(path), fwd, k1, b
         self.terms = {t: i for i, t in enumerate(vocab)}
         self.n = len(fwd["lengths"])
@@ -89,7 +90,7 @@ class TantivyEngine:
         df = self.df
         self.idf = np.log(1 + (self.n - df + 0.5) / (df + 0.5)).astype(np.float32).astype(np.float64)
         self.index = tantivy.Index.open(str(path))
-        self.checked: list = []      # block checks of mapped forward arrays (load)
+        self.checked = checks        # check(lo, hi) of each block-checked forward array (load)
         self.searcher, self.schema = self.index.searcher(), _schema()
 
     @classmethod
@@ -136,9 +137,8 @@ class TantivyEngine:
         vocab = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
         params = json.loads((folder / "params.json").read_text(encoding="utf-8"))
         df = np.load(folder / "df.npy", allow_pickle=False) if (folder / "df.npy").exists() else None
-        engine = cls(folder / "tantivy", fwd, vocab, k1=float(params["k1"]), b=float(params["b"]), df=df)
-        engine.checked = [check for _, check in checked.values()]
-        return engine
+        return cls(folder / "tantivy", fwd, vocab, k1=float(params["k1"]), b=float(params["b"]), df=df,
+                   checks=tuple(check for _, check in checked.values()))
 
     def ids(self, tokens: list[str]) -> list[int]:
         return [self.terms[t] for t in tokens if t in self.terms]

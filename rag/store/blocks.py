@@ -89,12 +89,10 @@ class Checked:
         takes those bytes from a memory map of this file (`mapped`)."""
         lo, hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
         keep = hi > lo
-        first, last = lo[keep] // BLOCK, (hi[keep] - 1) // BLOCK
-        if not len(first):
-            return
-        ok = np.frombuffer(self._ok, dtype=np.uint8)
-        needed = np.unique(np.concatenate([np.arange(a, b + 1) for a, b in zip(first.tolist(), last.tolist())]))
-        for b in needed[ok[needed] == 0].tolist():
+        first = lo[keep] // BLOCK
+        counts = (hi[keep] - 1) // BLOCK - first + 1         # blocks under each range
+        needed = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        for b in np.unique(needed[np.frombuffer(self._ok, dtype=np.uint8)[needed] == 0]).tolist():
             self._check(b * BLOCK, min(self.size, (b + 1) * BLOCK))
 
     def mapped(self) -> memoryview:

@@ -119,7 +119,7 @@ class PassageTable(Sequence):
 
     @property
     def doc_rows(self) -> Mapping[str, np.ndarray]:
-        return _DocRows(self)
+        return DocRows(self.doc_index, self.document_rows)
 
     def document_rows(self, doc_id: str) -> tuple[int, int]:
         """(first row, end row) of a document's passages, (0, 0) for an unknown one."""
@@ -160,19 +160,20 @@ class _ById(Mapping):
         return (p.id for p in self._table)
 
 
-class _DocRows(Mapping):
-    """doc_id -> its rows (an int64 array); documents hold consecutive rows."""
+class DocRows(Mapping):
+    """doc_id -> its rows (an int64 array), for any store whose documents hold consecutive rows:
+    `doc_index` (doc_id -> position) and `document_rows` (doc_id -> (first row, end row))."""
 
-    def __init__(self, table: PassageTable):
-        self._table = table
+    def __init__(self, doc_index: Mapping[str, int], document_rows):
+        self._index, self._rows = doc_index, document_rows
 
     def __getitem__(self, doc_id: str) -> np.ndarray:
-        if doc_id not in self._table.doc_index:
+        if doc_id not in self._index:
             raise KeyError(doc_id)
-        return np.arange(*self._table.document_rows(doc_id), dtype=np.int64)
+        return np.arange(*self._rows(doc_id), dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self._table.doc_index)
+        return len(self._index)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._table.doc_index)
+        return iter(self._index)

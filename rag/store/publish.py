@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..files import file_digest, write_atomic
+from ..files import CHUNK, write_atomic
 from ..schema import RagError
 from . import blocks
 from .layout import FORMAT, GENERATION, SELF, VERSION, manifest_digest, read_current
@@ -61,17 +61,14 @@ class Writer:
         way, durably. An exception from `chunks` leaves the file unrecorded."""
         path = self.tmp / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        h, size, sums = hashlib.sha256(), 0, blocks.Hasher() if name in blocks.LAZY else None
+        digest = _Digest(name)
         with open(path, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
-                h.update(chunk)
-                size += len(chunk)
-                if sums is not None:
-                    sums.update(chunk)
+                digest.update(chunk)
             f.flush()
             os.fsync(f.fileno())
-        self._record(name, size, h.hexdigest(), sums)
+        self._record(name, digest)
 
     def add_folder(self, sub: str) -> None:
         """Record checksums of files a library wrote itself into tmp/sub (fsyncing them and the folders)."""
@@ -84,25 +81,18 @@ class Writer:
 
     def add_file(self, name: str) -> None:
         """Record the checksum of a file written straight into tmp/name (fsyncing it), read in chunks."""
-        sums = blocks.Hasher() if name in blocks.LAZY else None
+        digest = _Digest(name)
         with open(self.tmp / name, "rb+") as f:
-            if sums is None:
-                digest, size = file_digest(f)
-            else:   # one pass: the whole-file sha256 and the block sums
-                h, size = hashlib.sha256(), 0
-                while chunk := f.read(blocks.BLOCK * 256):
-                    h.update(chunk)
-                    sums.update(chunk)
-                    size += len(chunk)
-                digest = h.hexdigest()
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
             os.fsync(f.fileno())
-        self._record(name, size, digest, sums)
+        self._record(name, digest)
 
-    def _record(self, name: str, size: int, digest: str, sums: blocks.Hasher | None) -> None:
+    def _record(self, name: str, digest: "_Digest") -> None:
         """List a written file in the manifest; a large one also gets its block sums (rag.store.blocks)."""
-        self.files[name] = {"bytes": size, "sha256": digest}
-        if sums is not None:
-            self.write(name + blocks.SUFFIX, sums.digests())
+        self.files[name] = {"bytes": digest.size, "sha256": digest.sha.hexdigest()}
+        if digest.sums is not None:
+            self.write(name + blocks.SUFFIX, digest.sums.digests())
             self.files[name]["sums"] = name + blocks.SUFFIX
 
     def publish(self, manifest: dict) -> str:
@@ -149,6 +139,21 @@ class Writer:
         for old in self.root.iterdir():
             if GENERATION.match(old.name) and old.name not in keep:
                 shutil.rmtree(old, ignore_errors=True)
+
+
+class _Digest:
+    """What the manifest records of a file, from its chunks: size, sha256, and for a file in
+    blocks.LAZY its block sums."""
+
+    def __init__(self, name: str):
+        self.sha, self.size = hashlib.sha256(), 0
+        self.sums = blocks.Hasher() if name in blocks.LAZY else None
+
+    def update(self, chunk) -> None:
+        self.sha.update(chunk)
+        self.size += len(chunk)
+        if self.sums is not None:
+            self.sums.update(chunk)
 
 
 def cannot_write(index_dir: Path, exc: OSError) -> RagError:

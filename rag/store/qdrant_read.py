@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +17,7 @@ from qdrant_client import models as M
 
 from ..schema import Document, IndexMismatch, Passage, RagError
 from . import qdrant as Q
+from .passages import DocRows
 from .qdrant_bm25 import QdrantKeyword, reweigh
 
 MARGIN = 16            # extra candidates asked for, so ties at the cut are settled here as locally
@@ -45,7 +45,7 @@ class QdrantSnapshot:
         self._doc_index = {d.doc_id: i for i, d in enumerate(self.documents)}
         self._boilerplate = np.asarray(payload.get("boilerplate", []), dtype=np.int64)
         self.labels = {d.doc_id: d.label for d in self.documents}
-        self.doc_rows = _DocRows(self)
+        self.doc_rows = DocRows(self._doc_index, self.document_rows)
         self.passages = _Passages(self)
         self.lexical = QdrantKeyword(self)
         self._cache: OrderedDict[int, Point] = OrderedDict()
@@ -189,19 +189,3 @@ class _Passages:
         lo, hi = self._snap.document_rows(doc_id)
         recs = self._snap._call("retrieve", self._snap.ids(np.arange(lo, hi)), with_payload=["passage", "ord"])
         return [Passage.from_json(r.payload["passage"]) for r in sorted(recs, key=lambda r: r.payload["ord"])]
-
-
-class _DocRows(Mapping):
-    def __init__(self, snap: QdrantSnapshot):
-        self._snap = snap
-
-    def __getitem__(self, doc_id: str) -> np.ndarray:
-        if doc_id not in self._snap._doc_index:
-            raise KeyError(doc_id)
-        return np.arange(*self._snap.document_rows(doc_id), dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self._snap.documents)
-
-    def __iter__(self):
-        return (d.doc_id for d in self._snap.documents)

@@ -72,7 +72,7 @@ class Snapshot:
         if sent.shape != (int(starts[-1]), dim) and (len(sent) or manifest.get("answer_vectors", True)):
             raise IndexMismatch(f"{gen.name}: sentence vectors have shape {sent.shape}, expected "
                                 f"({int(starts[-1])}, {dim}); run: python -m rag index --rebuild")
-        opened = {k[5:-4]: files.pop(k) for k in ("bm25/terms.npy", "bm25/tfs.npy") if k in files}   # by array name
+        opened = {Path(k).stem: files.pop(k) for k in ("bm25/terms.npy", "bm25/tfs.npy") if k in files}
         lexical = Lexical.load(gen / "bm25", count, manifest.get("bm25", {}).get("stopwords", "en"), opened=opened)
         return cls(gen.name, manifest, documents, passages, vectors, lexical, sent, gen)
 
