@@ -9,11 +9,10 @@ from typing import Callable
 
 import numpy as np
 
-from . import index as vindex
 from . import ingest, library, readers
 from .config import Settings
 from .schema import BadInput, BuildReport, Document, Passage
-from .store import generation, publish
+from .store import delta_write, generation, publish
 from .store.generation import indexed_text
 from .store.snapshot import Snapshot
 
@@ -34,8 +33,10 @@ def document_files(docs_dir: Path) -> list[Path]:
 
 
 def build(settings: Settings, get_embedder: Callable, *, previous: Snapshot | None = None,
-          rebuild: bool = False, progress: Progress | None = None) -> BuildReport:
-    """Ingest, embed what changed (in one batched pass), and publish atomically."""
+          rebuild: bool = False, compact: bool = False, progress: Progress | None = None) -> BuildReport:
+    """Ingest, embed what changed (in one batched pass), and publish atomically: as an update over the
+    previous generation when it is small enough (rag.store.delta_write), else written whole (always
+    with `compact`, which also rewrites an unchanged folder's updated index)."""
     t0 = time.perf_counter()
     tick = progress or (lambda *a: None)
     library.ensure(settings)
@@ -76,18 +77,25 @@ def build(settings: Settings, get_embedder: Callable, *, previous: Snapshot | No
         docs = [s.doc if isinstance(s, generation.Slot) else s for s in slots]
         removed = sorted(set(old_docs) - {d.file for d in docs}) if old else []
         same_files = old and [d.file for d in docs] == [d.file for d in old.documents]
-        if same_files and not new and old.manifest.get("bm25") == generation.bm25_params(settings):
-            return BuildReport(len(docs), len(old.passages), (), tuple(unchanged), (), tuple(skipped),
+        if (same_files and not new and old.manifest.get("bm25") == generation.bm25_params(settings)
+                and not (compact and old.update)):
+            return BuildReport(len(docs), old.passages.live, (), tuple(unchanged), (), tuple(skipped),
                                time.perf_counter() - t0, old.generation, rebuilt=False)
         dim = old.manifest["dim"] if old and not new else get_embedder().dim
-        reused = [i for i, s in enumerate(slots) if not isinstance(s, generation.Slot)]
-        for k, i in enumerate(reused):
-            slots[i] = _reuse(old, slots[i])
-            if k % 200 == 0 or k == len(reused) - 1:
-                tick("reuse", k + 1, len(reused))
-        name = generation.write(writer, settings, slots, dim=dim, tick=tick)
-    return BuildReport(len(docs), sum(len(s.passages) for s in slots), tuple(new), tuple(unchanged), tuple(removed),
-                       tuple(skipped), time.perf_counter() - t0, name, rebuilt=True, embedded=embedded, notice=stale)
+        update = delta_write.plan(old, slots, settings, reuse=_reuse) if old and not compact else None
+        if update is not None:
+            name = delta_write.write(writer, settings, old, update, dim=dim, tick=tick)
+        else:
+            reused = [i for i, s in enumerate(slots) if not isinstance(s, generation.Slot)]
+            for k, i in enumerate(reused):
+                slots[i] = _reuse(old, slots[i])
+                if k % 200 == 0 or k == len(reused) - 1:
+                    tick("reuse", k + 1, len(reused))
+            name = generation.write(writer, settings, slots, dim=dim, tick=tick)
+    rows = sum(len(s.passages) if isinstance(s, generation.Slot) else _count(old, s) for s in slots)
+    return BuildReport(len(docs), rows, tuple(new), tuple(unchanged), tuple(removed), tuple(skipped),
+                       time.perf_counter() - t0, name, rebuilt=True, embedded=embedded, notice=stale,
+                       written="update" if update is not None else "whole")
 
 
 def _ingest_new(settings: Settings, get_embedder, fresh, *, slots, skipped, tick,
@@ -130,12 +138,17 @@ def _unique(doc_id: str, seen: set, name: str) -> str:
     return doc_id
 
 
+def _count(old: Snapshot, doc: Document) -> int:
+    lo, hi = old.passages.document_rows(doc.doc_id)
+    return hi - lo
+
+
 def _reuse(old: Snapshot, doc: Document) -> generation.Slot:
     """An unchanged document's passages and vectors, taken from the old generation; its sentence
     vectors are read from there when they are written (a block per document, never all at once)."""
     lo, hi = old.passages.document_rows(doc.doc_id)
     a, b = (int(old.sentence_start[lo]), int(old.sentence_start[hi])) if len(old.sentences) else (0, 0)
-    return generation.Slot(doc, old.passages.rows(lo, hi), vindex.take(old.vectors, np.arange(lo, hi)),
+    return generation.Slot(doc, old.passages.rows(lo, hi), old.vectors_of(np.arange(lo, hi)),
                            b - a, lambda: old.sentences.span(a, b))
 
 

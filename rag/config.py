@@ -56,6 +56,12 @@ class Settings:
     # small corpus (tests, benchmarks).
     hnsw_min_rows: int = 50_000
     tantivy_min_rows: int = 1_000_000
+    # An update (a re-index after documents were added, changed or removed) is written over the
+    # current generation (rag.store.delta_write: new rows beside it, removed ones masked) while the
+    # rows it added and removed stay within this share of the base's rows; past it, or with
+    # `rag index --compact`, the index is written anew (docs/BENCHMARKS.md, "Incremental updates").
+    compact_share: float = 0.1
+    update_min_rows: int = 10_000   # below this a whole write takes ~2 s or less, and is always made
     # Answers
     answer_sentences: int = 3
     min_sentence_score: float = 0.65   # abstain below this sentence score (answer.py); see BENCHMARKS.md
@@ -95,6 +101,8 @@ class Settings:
         if self.hnsw_min_rows < 1 or self.tantivy_min_rows < 1:
             raise ValueError("hnsw_min_rows and tantivy_min_rows must be at least 1 "
                              "(RAG_HNSW_MIN_ROWS, RAG_TANTIVY_MIN_ROWS)")
+        if not 0.0 <= self.compact_share <= 1.0:
+            raise ValueError(f"compact_share must be between 0 and 1, got {self.compact_share} (RAG_COMPACT_SHARE)")
         if self.k < 1:
             raise ValueError(f"k must be at least 1, got {self.k}")
         _check_choice("reader", self.reader, READERS)

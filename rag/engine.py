@@ -60,9 +60,11 @@ class Engine:
             engine.build(progress=progress)
         return engine
 
-    def build(self, rebuild: bool = False, progress=None, *, ray: str | None = None) -> BuildReport:
+    def build(self, rebuild: bool = False, progress=None, *, ray: str | None = None,
+              compact: bool = False) -> BuildReport:
         """Index the documents folder (only what changed, unless rebuild) and serve the result. With `ray`
-        (a cluster's HEAD:PORT) the new or changed documents are encoded on that Ray cluster."""
+        (a cluster's HEAD:PORT) the new or changed documents are encoded on that Ray cluster. With
+        `compact` the index is written whole, never as an update over the last one (rag.store.delta_write)."""
         with self._lock:
             previous = None
             if not rebuild:     # a rebuild re-reads everything: the old generation is not even loaded
@@ -72,7 +74,7 @@ class Engine:
                     previous = None
             with self._encoders(ray) as get_embedder:
                 report = B.build(self.settings, get_embedder, previous=previous, rebuild=rebuild,
-                                 progress=progress)
+                                 compact=compact, progress=progress)
             previous = None      # not held while the new generation loads
             if not stores.is_local(self.settings):   # the staged generation goes to the remote store
                 stores.publish(self.settings, fresh=rebuild)
@@ -205,8 +207,8 @@ class Engine:
     def status(self) -> Status:
         """What is loaded. Raises IndexNotBuilt when there is no index yet."""
         snap = self._snapshot()
-        m = snap.manifest
-        return Status(snap.generation, len(snap.documents), len(snap.passages), str(m.get("model", "")),
+        m, rows = snap.manifest, snap.passages
+        return Status(snap.generation, len(snap.documents), getattr(rows, "live", len(rows)), str(m.get("model", "")),
                       int(m.get("dim", 0)), str(m.get("built_at", "")),
                       self._embedder.backend if self._embedder else "not loaded", stores.where(self.settings))
 

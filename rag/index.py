@@ -101,9 +101,16 @@ def take(index: faiss.Index, rows: np.ndarray) -> np.ndarray:
     return index.reconstruct_batch(np.asarray(rows, dtype=np.int64))
 
 
-def search(index: faiss.Index, query: np.ndarray, k: int,
-           *, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (scores, row ids) for one normalized query vector; rows limited to `allowed` if given.
+def without(rows: np.ndarray) -> tuple:
+    """A filter for `search` that skips `rows` (those an update took out), made once and reused."""
+    inner = faiss.IDSelectorBatch(np.asarray(rows, dtype=np.int64))
+    return faiss.IDSelectorNot(inner), inner, len(rows)   # the inner selector must outlive the outer
+
+
+def search(index: faiss.Index, query: np.ndarray, k: int, *, allowed: np.ndarray | None = None,
+           skip: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k (scores, row ids) for one normalized query vector; rows limited to `allowed` if given,
+    else (with `skip`, a `without` filter) every row but those skipped.
 
     Faiss pads with id -1 when fewer than k rows exist; those are dropped here, so callers never
     index a list with -1.
@@ -113,13 +120,14 @@ def search(index: faiss.Index, query: np.ndarray, k: int,
     if q.shape[1] != index.d:   # faiss would only assert; say what happened and what to do
         raise IndexMismatch(f"the question's vector has {q.shape[1]} dimensions but the index holds {index.d}-d "
                             "vectors: the model changed since the index was built; run: python -m rag index --rebuild")
-    k = min(k, index.ntotal if allowed is None else len(allowed))
+    skip = skip if allowed is None else None
+    k = min(k, index.ntotal - (skip[2] if skip else 0) if allowed is None else len(allowed))
     if k <= 0:
         return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
     if approximate(index):
-        scores, ids = _search_graph(index, q, k, allowed=allowed)
+        scores, ids = _search_graph(index, q, k, allowed=allowed, skip=skip)
     else:
-        params = None
+        params = faiss.SearchParameters(sel=skip[0]) if skip else None
         if allowed is not None:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
         scores, ids = index.search(q, k, params=params)
@@ -127,11 +135,13 @@ def search(index: faiss.Index, query: np.ndarray, k: int,
     return scores[0][keep], ids[0][keep]
 
 
-def _search_graph(index: faiss.Index, q: np.ndarray, k: int, *, allowed: np.ndarray | None):
+def _search_graph(index: faiss.Index, q: np.ndarray, k: int, *, allowed: np.ndarray | None, skip: tuple | None):
     """HNSW search. A small allowed set is searched exactly (a graph walk would mostly meet rows it
     must skip); a larger one filters the walk through a bitmap, with efSearch raised by how sparse
     the set is so the walk still sees about EF_SEARCH allowed rows."""
     ef = max(EF_SEARCH, k)
+    if allowed is None and skip:
+        return index.search(q, k, params=faiss.SearchParametersHNSW(sel=skip[0], efSearch=ef))
     if allowed is None:
         return index.search(q, k, params=faiss.SearchParametersHNSW(efSearch=ef))
     allowed = np.asarray(allowed, dtype=np.int64)

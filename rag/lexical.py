@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import lexical_forward as F
+
 _WORD = re.compile(r"\w+")
 
 
@@ -63,8 +65,9 @@ class Lexical:
     """A BM25 index whose rows are aligned with the passage list, behind one interface whatever the
     engine: `top` for candidates, `score_rows` for the exact scores of given rows."""
 
-    def __init__(self, engine, n: int, stopwords: str = "en"):
+    def __init__(self, engine, n: int, stopwords: str = "en", *, live: int | None = None):
         self.engine, self.n, self.stopwords = engine, n, stopwords
+        self.live = n if live is None else live    # rows not taken out by an update (rag.lexical_delta)
         self._vocabulary: frozenset[str] | None = None
 
     @classmethod
@@ -86,9 +89,15 @@ class Lexical:
         self.engine.save(folder)
 
     @classmethod
-    def load(cls, folder: Path, n: int, stopwords: str = "en", *, opened: dict | None = None) -> "Lexical":
+    def load(cls, folder: Path, n: int, stopwords: str = "en", *, opened: dict | None = None,
+             delta=None) -> "Lexical":
         """Load either engine's folder (a tantivy folder has a tantivy/ subfolder). `opened`: files of it
-        already open and checked block by block as they are read (rag.store.blocks.Checked, by name)."""
+        already open and checked block by block as they are read (rag.store.blocks.Checked, by name).
+        `delta` (a rag.lexical_delta.Delta): the generation is a base plus an update's rows."""
+        if delta is not None:
+            from . import lexical_delta
+            return cls(lexical_delta.load(Path(folder), delta, opened=opened or {}, bm25s=_Bm25s.load),
+                       n, stopwords, live=delta.live)
         if (Path(folder) / "tantivy").is_dir():
             from .lexical_tantivy import TantivyEngine
             return cls(TantivyEngine.load(Path(folder), opened=opened or {}), n, stopwords)
@@ -120,36 +129,44 @@ class Lexical:
         """The idf of a term found in a single row (both engines use the bm25s "lucene" idf): the most
         one query term adds to the ceiling, so ceiling / rare_idf counts a question's terms in units of
         a term that no other row shares (rag.retrieve.adaptive)."""
-        return float(np.log(1 + (self.n - 0.5) / 1.5)) if self.n else 0.0
+        return float(np.log(1 + (self.live - 0.5) / 1.5)) if self.live else 0.0
 
     def vocabulary(self) -> frozenset[str]:
         """The indexed terms, built once (every `ask` checks the question's words against it)."""
         if self._vocabulary is None:
-            self._vocabulary = self.engine.vocabulary()
+            self._vocabulary = self.engine.vocabulary() - {""}   # "": the token of a row with no words
         return self._vocabulary
 
 
 class _Bm25s:
     """bm25s: scores are precomputed per posting; a query sums its terms' postings over all rows."""
 
-    def __init__(self, bm25):
+    def __init__(self, bm25, live: int | None = None):
         self.bm25, self.n = bm25, int(bm25.scores["num_docs"])
+        self.live = self.n if live is None else live   # an update's matrix has rows with no postings
         self._last: tuple = ((), None)   # the last query's scores: hybrid asks for top, then the union's
+        self.forward: tuple | None = None  # (arrays, df, vocabulary) saved beside it (rag.lexical_forward)
 
     @classmethod
     def build(cls, tokens: list[list[str]], k1: float, b: float) -> "_Bm25s":
         import bm25s
         bm25 = bm25s.BM25(k1=k1, b=b)
         bm25.index(tokens, show_progress=False)
-        return cls(bm25)
+        engine = cls(bm25)
+        vocab, lengths, indptr, terms, tfs = F.forward_index(tokens)
+        engine.forward = ({"lengths": lengths, "indptr": indptr, "terms": terms, "tfs": tfs},
+                          np.bincount(terms, minlength=len(vocab)), list(vocab))
+        return engine
 
     def save(self, folder: Path) -> None:
         self.bm25.save(str(folder), allow_pickle=False, show_progress=False)
+        if self.forward is not None:   # what an update needs to recompute the scores (rag.lexical_delta)
+            F.save(Path(folder), *self.forward)
 
     @classmethod
-    def load(cls, folder: Path) -> "_Bm25s":
+    def load(cls, folder: Path, live: int | None = None) -> "_Bm25s":
         import bm25s
-        return cls(bm25s.BM25.load(str(folder), mmap=False, allow_pickle=False, show_progress=False))
+        return cls(bm25s.BM25.load(str(folder), mmap=False, allow_pickle=False, show_progress=False), live)
 
     def all_scores(self, tokens: list[str]) -> np.ndarray:
         key, scores = self._last
@@ -176,10 +193,14 @@ class _Bm25s:
         indptr = self.bm25.scores["indptr"]
         ids = np.asarray(self.bm25.get_tokens_ids([t for t in tokens if t]), dtype=np.int64)
         df = indptr[ids + 1] - indptr[ids]                                  # postings of these terms only
-        return float(np.log(1 + (self.n - df + 0.5) / (df + 0.5)).sum())    # bm25s "lucene" idf
+        df = df[df > 0]           # a term only rows an update took out had is in no live row's score
+        return float(np.log(1 + (self.live - df + 0.5) / (df + 0.5)).sum())    # bm25s "lucene" idf
 
     def vocabulary(self) -> frozenset[str]:
-        return frozenset(self.bm25.vocab_dict)
+        if self.live == self.n:
+            return frozenset(self.bm25.vocab_dict)
+        indptr = self.bm25.scores["indptr"]     # after an update: the terms some live row still has
+        return frozenset(t for t, i in self.bm25.vocab_dict.items() if indptr[i + 1] > indptr[i])
 
 
 def top_n(scores: np.ndarray, n: int, allowed: np.ndarray | None = None) -> np.ndarray:

@@ -18,6 +18,9 @@ from pathlib import Path
 import numpy as np
 import tantivy
 
+from . import lexical_forward as F
+from .lexical_forward import bm25, forward_index  # noqa: F401  (bm25 re-exported)
+
 # Candidates asked of tantivy per wanted row. Over the 1,109 SciFact queries, the exact top 100
 # shares 94.2% / 98.3% / 99.3% / 99.7% of its rows with bm25s's at 1x / 2x / 3x / 4x (the rest
 # differ near rank 100); SciFact nDCG@10 is the same to four decimals from 2x on.
@@ -31,35 +34,6 @@ def _schema() -> tantivy.Schema:
     sb.add_text_field("t", tokenizer_name="whitespace", index_option="freq")   # tokens are ours, pre-made
     sb.add_unsigned_field("row", fast=True, indexed=True)
     return sb.build()
-
-
-def forward_index(tokens: list[list[str]]) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(vocabulary, lengths, indptr, term ids, term counts): each row's distinct terms, sorted."""
-    vocab: dict[str, int] = {}
-    flat = np.fromiter((vocab.setdefault(t, len(vocab)) for doc in tokens for t in doc), dtype=np.int64)
-    lengths = np.fromiter((len(doc) for doc in tokens), dtype=np.int64, count=len(tokens))
-    owner = np.repeat(np.arange(len(tokens), dtype=np.int64), lengths)
-    keys, counts = np.unique(owner * max(len(vocab), 1) + flat, return_counts=True)
-    rows, terms = np.divmod(keys, max(len(vocab), 1))
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(tokens)))])
-    return vocab, lengths.astype(np.int32), indptr, terms.astype(np.int32), counts.astype(np.uint16)
-
-
-def bm25(qids: np.ndarray, rows: np.ndarray, fwd: dict, *, idf: np.ndarray, k1: float, b: float) -> np.ndarray:
-    """Exact BM25 (bm25s 'lucene': idf * tf / (tf + k1 (1 - b + b len / avglen))) of `rows` for query
-    term ids `qids` (a repeated term counts again, as in bm25s). Pure numpy."""
-    indptr, terms, tfs, lengths = fwd["indptr"], fwd["terms"], fwd["tfs"], fwd["lengths"]
-    starts, ends = indptr[rows], indptr[rows + 1]
-    counts = ends - starts
-    idx = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
-    owner = np.repeat(np.arange(len(rows)), counts)
-    uq, mult = np.unique(qids, return_counts=True)
-    t = terms[idx]
-    hit = np.isin(t, uq)
-    t, owner, tf = t[hit], owner[hit], tfs[idx][hit].astype(np.float64)
-    norm = k1 * ((1 - b) + b * lengths[rows][owner] / fwd["avglen"])
-    part = (idf[t] * (tf / (norm + tf))).astype(np.float32) * mult[np.searchsorted(uq, t)]
-    return np.bincount(owner, weights=part, minlength=len(rows)).astype(np.float32)
 
 
 def _mapped(file) -> tuple[np.ndarray, Callable[[np.ndarray, np.ndarray], None]]:
@@ -88,7 +62,8 @@ class TantivyEngine:
         if self.df.shape != (len(vocab),):
             raise ValueError(f"df.npy has {self.df.shape} entries for {len(vocab)} terms")
         df = self.df
-        self.idf = np.log(1 + (self.n - df + 0.5) / (df + 0.5)).astype(np.float32).astype(np.float64)
+        self.idf = F.idf(df, self.n)
+        self.dead: np.ndarray | None = None   # rows an update took out (rag.lexical_delta), never returned
         self.index = tantivy.Index.open(str(path))
         self.checked = checks        # check(lo, hi) of each block-checked forward array (load)
         self.searcher, self.schema = self.index.searcher(), _schema()
@@ -119,11 +94,8 @@ class TantivyEngine:
         for f in self.path.iterdir():
             if f.is_file() and not f.name.endswith(".lock"):
                 shutil.copyfile(f, folder / "tantivy" / f.name)
-        for name in ("lengths", "indptr", "terms", "tfs"):
-            np.save(folder / f"{name}.npy", self.fwd[name], allow_pickle=False)
-        np.save(folder / "df.npy", self.df, allow_pickle=False)
+        F.save(folder, self.fwd, self.df, sorted(self.terms, key=self.terms.get))
         (folder / "params.json").write_text(json.dumps({"k1": self.k1, "b": self.b}), encoding="utf-8")
-        (folder / "vocab.txt").write_text("\n".join(sorted(self.terms, key=self.terms.get)), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path, *, opened: dict | None = None) -> "TantivyEngine":
@@ -144,7 +116,8 @@ class TantivyEngine:
         return [self.terms[t] for t in tokens if t in self.terms]
 
     def ceiling(self, tokens: list[str]) -> float:
-        return float(self.idf[self.ids([t for t in tokens if t])].sum())
+        ids = np.asarray(self.ids([t for t in tokens if t]), dtype=np.int64)
+        return float(self.idf[ids[self.df[ids] > 0]].sum())   # after an update a term may be in no live row
 
     def score_rows(self, tokens: list[str], rows: np.ndarray) -> np.ndarray:
         qids = np.asarray(self.ids([t for t in tokens if t]), dtype=np.int64)
@@ -164,6 +137,8 @@ class TantivyEngine:
         query = tantivy.Query.boolean_query([(tantivy.Occur.Should, tantivy.Query.term_query(
             self.schema, "t", t, index_option="freq")) for t in dict.fromkeys(known)])
         mask = None
+        if allowed is not None and self.dead is not None:
+            allowed = allowed[~self.dead[allowed]]
         if allowed is not None and len(allowed) < DENSE_FILTER * self.n:   # few rows: filter inside tantivy
             keep = tantivy.Query.term_set_query(self.schema, "row", [int(r) for r in allowed])
             query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Must,
@@ -171,6 +146,8 @@ class TantivyEngine:
         elif allowed is not None:                                           # most rows: filter after
             mask = np.zeros(self.n, dtype=bool)
             mask[allowed] = True
+        elif self.dead is not None:                                         # every row an update kept
+            mask = ~self.dead
         limit = max(n * OVERFETCH, n + 20)
         while True:
             hits = self.searcher.search(query, limit, count=False).hits

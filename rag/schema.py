@@ -182,6 +182,7 @@ class BuildReport:
     rebuilt: bool = True                         # False when nothing changed and no new generation was written
     embedded: int = 0                            # passages sent to the model
     notice: str = ""                             # why nothing was reused, when an old index was set aside
+    written: str = "whole"                       # "update": over the previous generation (rag.store.delta_write)
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -189,7 +190,7 @@ class BuildReport:
                 "unchanged": list(self.unchanged), "removed": list(self.removed),
                 "skipped": [{"file": f, "reason": w} for f, w in self.skipped], "seconds": round(self.seconds, 3),
                 "generation": self.generation, "rebuilt": self.rebuilt, "embedded": self.embedded,
-                **({"notice": self.notice} if self.notice else {})}
+                "written": self.written, **({"notice": self.notice} if self.notice else {})}
 
 
 @dataclass(frozen=True)

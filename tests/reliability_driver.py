@@ -38,20 +38,27 @@ from rag.store import publish
 POINTS = ("lock", "write:documents.json", "write:passages.jsonl", "write:vectors.faiss",
           "write:sentences.npy", "bm25", "write:manifest.json", "rename", "after-rename",
           "current-tmp", "after-replace", "drop-old")
+# Where an update (rag.store.delta_write) can be paused besides: after the first shared file is linked,
+# and inside the writes of its own files.
+UPDATE_POINTS = ("link", "write:rows.npy", "write:delta/passages.jsonl", "write:delta/vectors.faiss",
+                 "write:delta/removed.npy", "write:delta/sentences.npy", "write:delta/bm25/df.npy",
+                 "write:delta/bm25s/data.csc.index.npy")
 QUERIES = ("Who fled Japan?", "Kuril Islands peace treaty", "Russian warship Yokosuka")
 _GEN = re.compile(r"^gen-\d{6}$")
 
 
 def settings(index: Path, docs: Path | None = None) -> Settings:
-    return Settings(docs_dir=docs or index.parent / "docs", index_dir=index, model=FakeEmbedder.name)
+    """With RAG_TEST_UPDATES=1 every build after the first is written as an update (rag.store.delta_write)."""
+    updates = dict(update_min_rows=1, compact_share=1.0) if os.environ.get("RAG_TEST_UPDATES") == "1" else {}
+    return Settings(docs_dir=docs or index.parent / "docs", index_dir=index, model=FakeEmbedder.name, **updates)
 
 
 # -- pausing a build ---------------------------------------------------------------------------
 def install_pause(point: str, marker: Path, go: Path | None) -> None:
     """Patch the store so the build stops at `point`: write `marker`, then wait for `go` (forever
     when there is none: the test kills the process)."""
-    if point not in POINTS:
-        raise SystemExit(f"unknown pause point {point!r}; choose from {', '.join(POINTS)}")
+    if point not in POINTS + UPDATE_POINTS:
+        raise SystemExit(f"unknown pause point {point!r}; choose from {', '.join(POINTS + UPDATE_POINTS)}")
 
     def pause() -> None:
         part = marker.with_name(marker.name + ".part")
@@ -61,7 +68,7 @@ def install_pause(point: str, marker: Path, go: Path | None) -> None:
             time.sleep(0.005)
 
     W, real_rename, real_replace, real_rmtree = publish.Writer, os.rename, os.replace, shutil.rmtree
-    init, write_chunks, add_folder = W.__init__, W.write_chunks, W.add_folder
+    init, write_chunks, add_folder, link = W.__init__, W.write_chunks, W.add_folder, W.link
 
     def init_then_pause(self, *a, **k):
         init(self, *a, **k)
@@ -71,6 +78,7 @@ def install_pause(point: str, marker: Path, go: Path | None) -> None:
     def torn_write(self, name, chunks):    # every data file is written through write_chunks
         if point == f"write:{name}":
             data = b"".join(bytes(c) for c in chunks)
+            (self.tmp / name).parent.mkdir(parents=True, exist_ok=True)
             with open(self.tmp / name, "wb") as f:    # half the bytes reach the file, then the kill
                 f.write(data[: len(data) // 2])
                 f.flush()
@@ -108,27 +116,35 @@ def install_pause(point: str, marker: Path, go: Path | None) -> None:
             pause()
         real_rmtree(path, *a, **k)
 
-    W.__init__, W.write_chunks, W.add_folder = init_then_pause, torn_write, pause_in_folder
+    def link_then_pause(self, *a, **k):
+        link(self, *a, **k)
+        if point == "link":
+            pause()
+
+    W.__init__, W.write_chunks, W.add_folder, W.link = init_then_pause, torn_write, pause_in_folder, link_then_pause
     os.rename, os.replace, shutil.rmtree = rename, replace, rmtree
 
 
 # -- inspecting an index -----------------------------------------------------------------------
 def problems(snap) -> list[str]:
     """Ways a loaded generation is not one consistent build: counts, vectors that are not the
-    passages' own embeddings, BM25 rows that do not match, documents without passages."""
+    passages' own embeddings, BM25 rows that do not match, documents without passages. An update's
+    removed rows keep their place (rag.store.delta) and are left out of the per-row checks."""
     out: list[str] = []
-    n, m = len(snap.passages), snap.manifest
-    if not (snap.vectors.ntotal == m["passages"] == snap.lexical.n == n):
-        out.append(f"counts differ: passages {n}, vectors {snap.vectors.ntotal}, manifest {m['passages']}")
+    n, m, vectors = len(snap.passages), snap.manifest, snap.all_vectors()
+    if not (len(vectors) == m["passages"] == snap.lexical.n == n):
+        out.append(f"counts differ: passages {n}, vectors {len(vectors)}, manifest {m['passages']}")
         return out
     fake, docs = FakeEmbedder(), {d.doc_id: d for d in snap.documents}
-    texts = [indexed_text(p, m["context"], docs.get(p.doc_id)) for p in snap.passages]
-    if not np.allclose(fake.encode_passages(texts), vindex.vectors(snap.vectors), atol=1e-6):
+    live = list(snap.passages.live_rows())
+    rows = np.array([r for r, _ in live], dtype=np.int64)
+    texts = [indexed_text(p, m["context"], docs.get(p.doc_id)) for _, p in live]
+    if not np.allclose(fake.encode_passages(texts), vectors[rows], atol=1e-6):
         out.append("vectors are not the embeddings of these passages")
     sents = [s for p in snap.passages for s in p.sentence_texts()]
     if not np.allclose(fake.encode_passages(sents).reshape(-1, fake.dim), snap.sentence_vectors, atol=1e-6):
         out.append("sentence vectors are not the embeddings of these passages' sentences")
-    for i, t in enumerate(texts):
+    for i, t in zip(rows.tolist(), texts):
         tokens = snap.lexical.tokenize(t)
         if tokens and snap.lexical.scores(tokens)[i] <= 0:
             out.append(f"BM25 row {i} does not match passage {snap.passages[i].id}")
@@ -137,7 +153,7 @@ def problems(snap) -> list[str]:
     listed = {k: (v["file"], v["sha256"], v["passages"]) for k, v in m["documents"].items()}
     if listed != {d.doc_id: (d.file, d.sha256, counts[d.doc_id]) for d in snap.documents}:
         out.append("manifest documents differ from documents.json")
-    if {p.doc_id for p in snap.passages} != set(docs) or 0 in counts.values():
+    if {p.doc_id for _, p in live} != set(docs) or 0 in counts.values() or len(live) != snap.passages.live:
         out.append("passages and documents do not match")
     return out
 
@@ -149,7 +165,7 @@ def digest(engine: Engine, snap) -> str:
     h.update(json.dumps(snap.manifest, sort_keys=True).encode())
     h.update(json.dumps([d.to_json() for d in snap.documents]).encode())
     h.update(json.dumps([p.to_json() for p in snap.passages]).encode())
-    h.update(vindex.vectors(snap.vectors).tobytes() + snap.sentence_vectors.tobytes())
+    h.update(snap.all_vectors().tobytes() + snap.sentence_vectors.tobytes())
     for q in QUERIES:
         for mode in ("hybrid", "dense", "keyword"):
             h.update(json.dumps([(x.passage.id, round(x.score, 5)) for x in engine.search(q, k=5, mode=mode)]).encode())

@@ -114,11 +114,12 @@ def judge(index: Path, prev: tuple | None, attempted: dict) -> tuple[str, dict]:
     return "broken", r
 
 
-def kill_at(index: Path, docs: Path, point: str, tmp: Path, prev, attempted) -> tuple[bool, list[str]]:
+def kill_at(index: Path, docs: Path, point: str, tmp: Path, prev, attempted,
+            env: dict | None = None) -> tuple[bool, list[str]]:
     """Start a build, SIGKILL it at `point`; meanwhile check what readers get and that the
     previous build's leftovers are gone. Returns (reached the point, problems seen while paused)."""
     marker = tmp / f"marker-{next(_ids)}"
-    proc = driver("build", docs, index, "--pause", point, "--marker", marker)
+    proc = driver("build", docs, index, "--pause", point, "--marker", marker, env=env)
     if not wait_for(marker, proc):
         proc.communicate()
         return False, []
@@ -213,6 +214,48 @@ def test_sigkill_during_build_never_breaks_or_loses_the_index(tmp_path):
     assert kills >= 30 and random_kills >= 10 and not left and len(gens) == 2
 
 
+def test_sigkill_during_an_update_never_breaks_or_loses_the_index(tmp_path):
+    """Builds written as updates over the live generation (its files hard-linked, rag.store.delta_write),
+    killed after a link, inside each file of their own and at every publish point: readers get the
+    previous generation or the new one, whole, and the generation before keeps every shared file."""
+    env, failures, kills, outcomes = {"RAG_TEST_UPDATES": "1"}, [], 0, []
+    corpus, index = Corpus(tmp_path / "docs"), tmp_path / "index"
+    for _ in range(3):
+        corpus.change()
+    assert run("build", corpus.root, index, env=env).returncode == 0
+    r = rd.inspect(index, corpus.root)
+    prev = (r["generation"], corpus.state())
+    points = rd.UPDATE_POINTS + ("write:manifest.json", "rename", "after-rename", "current-tmp",
+                                 "after-replace", "drop-old")
+    for rnd in range(2):
+        for point in points:
+            if point == "write:delta/bm25s/data.csc.index.npy" or rnd == 0 or point in rd.UPDATE_POINTS[:3]:
+                attempted = corpus.change()
+                reached, bad = kill_at(index, corpus.root, point, tmp_path, prev, attempted, env=env)
+                kills, failures = kills + reached, failures + bad + ([] if reached else [f"{point}: not reached"])
+                outcome, r = judge(index, prev, attempted)
+                outcomes.append(outcome)
+                if outcome == "broken":
+                    failures.append(f"round {rnd}, {point}: {r}")
+                if outcome == "new":
+                    try:
+                        layout.read_verified(index / prev[0])   # the generation it replaced, shared files and all
+                    except RagError as exc:
+                        failures.append(f"{point}: previous generation {prev[0]} not kept: {exc}")
+                    prev = (r["generation"], attempted)
+        attempted = corpus.change()
+        assert run("build", corpus.root, index, env=env).returncode == 0
+        outcome, r = judge(index, prev, attempted)
+        assert outcome == "new", r
+        prev = (r["generation"], attempted)
+        manifest = json.loads((index / prev[0] / "manifest.json").read_text())
+        assert "delta" in manifest, "the clean build was not written as an update"
+    figure("kill-during-update", f"{kills} SIGKILLs during updates: broken or lost indexes "
+           f"{outcomes.count('broken')}/{kills}; outcomes { {o: outcomes.count(o) for o in sorted(set(outcomes))} }")
+    assert not failures, "\n".join(failures)
+    assert kills >= 15
+
+
 # -- 2. Verified load of damaged indexes --------------------------------------------------------
 @pytest.fixture(scope="module")
 def two_generations(tmp_path_factory) -> Path:
@@ -223,6 +266,20 @@ def two_generations(tmp_path_factory) -> Path:
     Engine(settings, embedder=FakeEmbedder()).build()
     corpus.change(), (corpus.root / min(corpus.state())).write_text("Edited\n\nA changed text.\n")
     assert Engine(settings, embedder=FakeEmbedder()).build().generation == "gen-000002"
+    return settings.index_dir
+
+
+@pytest.fixture(scope="module")
+def updated_generations(tmp_path_factory) -> Path:
+    """The same, with gen-000002 written as an update over gen-000001 (shared files, delta/)."""
+    where = tmp_path_factory.mktemp("updgen")
+    corpus = Corpus(where / "docs", seeds=4)
+    settings = Settings(docs_dir=corpus.root, index_dir=where / "index", model=FakeEmbedder.name,
+                        update_min_rows=1, compact_share=1.0)
+    Engine(settings, embedder=FakeEmbedder()).build()
+    corpus.change(), (corpus.root / min(corpus.state())).write_text("Edited\n\nA changed text.\n")
+    report = Engine(settings, embedder=FakeEmbedder()).build()
+    assert (report.generation, report.written) == ("gen-000002", "update")
     return settings.index_dir
 
 
@@ -249,7 +306,7 @@ def mutants(index: Path, out: Path) -> list[tuple[str, Path]]:
             at, x = rng.randrange(size), rng.randrange(1, 256)
             make(f"flip byte {at} of {name} (xor {x:#04x})", lambda f, rel=rel, at=at, x=x: _xor(f / rel, at, x))
     for name in names:
-        if (g1 / name).read_bytes() != (g2 / name).read_bytes():
+        if (g1 / name).exists() and (g1 / name).read_bytes() != (g2 / name).read_bytes():
             make(f"swap in gen-000001's {name}", lambda f, n=name: shutil.copy(f / "gen-000001" / n, f / "gen-000002" / n))
     make("swap in gen-000001's vectors.faiss and manifest.json", lambda f: [
         shutil.copy(f / "gen-000001" / n, f / "gen-000002" / n) for n in ("vectors.faiss", "manifest.json")])
@@ -284,15 +341,17 @@ def load_in_subprocesses(folders: list[Path], batches: int = 4) -> tuple[dict, l
     return results, deaths
 
 
-def test_damaged_indexes_are_rejected_before_faiss_parses_them(two_generations, tmp_path):
-    index = two_generations
+@pytest.mark.parametrize("which", ["two_generations", "updated_generations"])
+def test_damaged_indexes_are_rejected_before_faiss_parses_them(which, request, tmp_path):
+    index = request.getfixturevalue(which)
     made = mutants(index, tmp_path)
     control1 = tmp_path / "control-gen1"
     shutil.copytree(index, control1)
     (control1 / "CURRENT").write_text("gen-000001\n")
     results, deaths = load_in_subprocesses([index, control1] + [f for _, f in made])
     good = {"gen-000002": results[str(index)]["digest"], "gen-000001": results[str(control1)]["digest"]}
-    genuine = {sha((index / g / "vectors.faiss").read_bytes()) for g in good}
+    genuine = {sha(f.read_bytes()) for g in good for f in (index / g / "vectors.faiss", index / g / "delta/vectors.faiss")
+               if f.exists()}
     counts, wrong, reached = {"rejected": 0, "identical": 0, "previous generation": 0}, [], 0
     kinds, same = {}, []
     for desc, folder in made:

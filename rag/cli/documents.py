@@ -13,6 +13,8 @@ from . import render
 def add_parsers(sub, common) -> None:
     p = sub.add_parser("index", parents=[common], help="build or update the index")
     p.add_argument("--rebuild", action="store_true", help="re-embed everything")
+    p.add_argument("--compact", action="store_true",
+                   help="write the index whole, folding in the updates written over it (nothing is re-embedded)")
     p.add_argument("--ray", metavar="ADDRESS", default=None,
                    help="encode new or changed documents on the Ray cluster at HEAD:PORT (see README)")
     p.add_argument("--json", action="store_true")
@@ -35,7 +37,8 @@ def _engine(settings):
 
 
 def cmd_index(args, settings) -> int:
-    report = _engine(settings).build(rebuild=args.rebuild, progress=render.Progress(sys.stderr), ray=args.ray)
+    report = _engine(settings).build(rebuild=args.rebuild, progress=render.Progress(sys.stderr), ray=args.ray,
+                                     compact=args.compact)
     print(json.dumps(report.to_json()) if args.json else render.report_text(report))
     return 0
 

@@ -64,7 +64,7 @@ def report_text(r: BuildReport) -> str:
     else:
         head = (f"indexed {r.documents} documents, {r.passages} passages ({len(r.new)} new or changed, "
                 f"{len(r.unchanged)} unchanged, {len(r.removed)} removed; {r.embedded} passages embedded) "
-                f"as {r.generation}")
+                f"as {r.generation}" + (", written as an update over the last one" if r.written == "update" else ""))
     lines = ([f"note: {r.notice}"] if r.notice else []) + [f"{head} in {r.seconds:.1f} s"]
     lines += [f"skipped {f}: {why}" for f, why in r.skipped]
     return "\n".join(lines)

@@ -70,17 +70,23 @@ def write(writer: publish.Writer, settings: Settings, slots: Sequence[Slot], *, 
                   tantivy_min_rows=settings.tantivy_min_rows).save(writer.tmp / "bm25")
     writer.add_folder("bm25")
     tick("write", 4, WRITE_STEPS)
-    manifest = {"model": settings.model, "dim": int(dim), "normalized": True, "metric": "inner_product",
-                "context": settings.context, "bm25": bm25_params(settings),
-                "answer_vectors": settings.answer_vectors, "onnx": onnx_hashes(settings),
-                "faiss_version": vindex.FAISS_VERSION, "ingest_version": INGEST_VERSION,
-                "passages": len(passages), "sentences": sentences,
-                "documents": {s.doc.doc_id: {"file": s.doc.file, "sha256": s.doc.sha256,
-                                             "passages": len(s.passages)} for s in slots},
-                "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    manifest = describe(settings, dim=dim, passages=len(passages), sentences=sentences,
+                        documents=[(s.doc, len(s.passages)) for s in slots])
     name = writer.publish(manifest)
     tick("write", WRITE_STEPS, WRITE_STEPS)
     return name
+
+
+def describe(settings: Settings, *, dim: int, passages: int, sentences: int,
+             documents: Sequence[tuple[Document, int]]) -> dict:
+    """The manifest of a generation (publish.Writer adds the files, format and checksum)."""
+    return {"model": settings.model, "dim": int(dim), "normalized": True, "metric": "inner_product",
+            "context": settings.context, "bm25": bm25_params(settings),
+            "answer_vectors": settings.answer_vectors, "onnx": onnx_hashes(settings),
+            "faiss_version": vindex.FAISS_VERSION, "ingest_version": INGEST_VERSION,
+            "passages": passages, "sentences": sentences,
+            "documents": {d.doc_id: {"file": d.file, "sha256": d.sha256, "passages": n} for d, n in documents},
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def write_npy(writer: publish.Writer, name: str, blocks: Iterable[np.ndarray], *, rows: int, dim: int) -> int:

@@ -132,6 +132,16 @@ def read_verified(gen: Path, read: Collection[str] | None = None,
     return manifest, out
 
 
+def read_checked(gen: Path, manifest: dict, names: Collection[str]) -> dict[str, bytes]:
+    """The bytes of the listed files `names` of a loaded generation, each checked whole against the
+    manifest's size and sha256 again (an update reads files the queries never touched)."""
+    files = manifest["files"]
+    missing = [n for n in names if n not in files]
+    if missing:
+        raise IndexMismatch(f"{gen.name}/manifest.json lists no {missing[0]}; run: python -m rag index --rebuild")
+    return {n: _checked(gen, n, files[n], whole=True, keep=False) for n in names}
+
+
 def verify(index_dir: Path) -> tuple[str, int, int]:
     """Hash every byte of every file of the live generation against its manifest, as a load did before
     block sums (`rag verify`): (generation, files, bytes). Raises IndexMismatch naming the first bad file."""

@@ -64,23 +64,32 @@ def _parse(line: bytes) -> Passage:
 class PassageTable(Sequence):
     """Sequence[Passage] over passages.jsonl (an open file: readable even after the generation's
     folder is removed), with the per-row arrays `boilerplate`, `sentence_start` (row -> its first
-    sentence vector, len rows + 1) and the lookups `by_id`, `doc_rows` and `of_document`."""
+    sentence vector, len rows + 1) and the lookups `by_id`, `doc_rows` and `of_document`. After an
+    update the rows include those it took out (`removed`, doc -1): they keep their place, are in no
+    document and no answer, and `live` counts the others; `live_rows()` iterates those."""
 
     def __init__(self, file, rows: np.ndarray, documents: Sequence[Document]):
-        size = os.fstat(file.fileno()).st_size
+        size = file.size if hasattr(file, "size") else os.fstat(file.fileno()).st_size
         starts = np.ascontiguousarray(rows["offset"], dtype=np.int64)
         ends = np.append(starts[1:], size)
         doc = np.ascontiguousarray(rows["doc"], dtype=np.int32)
-        if len(rows) and (starts[0] != 0 or (ends <= starts).any() or (np.diff(doc) < 0).any()
-                          or doc[0] < 0 or doc[-1] >= len(documents)):
+        live = np.flatnonzero(doc >= 0)     # -1: a row an update took out (rag.store.delta_write)
+        if len(rows) and (starts[0] != 0 or (ends <= starts).any() or (np.diff(doc[live]) < 0).any()
+                          or doc.min() < -1 or doc.max() >= len(documents)):
             raise IndexMismatch("rows.npy does not describe passages.jsonl; run: python -m rag index --rebuild")
         self.para = np.ascontiguousarray(rows["para"], dtype=np.int32)
         self.part = np.ascontiguousarray(rows["part"], dtype=np.int32)
         self.boilerplate = np.ascontiguousarray(rows["boilerplate"], dtype=bool)
-        self.answer_rows = np.flatnonzero(~self.boilerplate) if self.boilerplate.any() else None   # None: all
+        self.removed = doc < 0 if len(live) < len(doc) else None    # None: no row was taken out
+        answerable = ~self.boilerplate if self.removed is None else ~self.boilerplate & ~self.removed
+        self.answer_rows = None if answerable.all() else np.flatnonzero(answerable)   # None: all
+        self.live = len(live)
+        self.table = rows              # rows.npy as read: an update copies the base's part (rag.store.delta_write)
         self.sentence_start = np.concatenate([[0], np.cumsum(rows["sentences"], dtype=np.int64)])
         self.doc_index = {d.doc_id: i for i, d in enumerate(documents)}
-        self.bounds = np.searchsorted(doc, np.arange(len(documents) + 1))   # document i: rows bounds[i]:bounds[i+1]
+        at = np.searchsorted(doc[live], np.arange(len(documents) + 1))   # document i: live[at[i]:at[i+1]]
+        self.first = np.append(live, len(doc))[at[:-1]]                  # its rows: first[i]:end[i]
+        self.end = np.where(at[1:] > at[:-1], np.append(live, 0)[np.maximum(at[1:] - 1, 0)] + 1, self.first)
         self._file, self._starts, self._ends = file, starts, ends
         self._row = lru_cache(CACHED_ROWS)(lambda row: _read(file, starts, ends, row=row))
         weakref.finalize(self, file.close)
@@ -106,6 +115,12 @@ class PassageTable(Sequence):
         for lo in range(0, len(self), CACHED_ROWS):   # in blocks: a million rows are never all in memory
             yield from self.rows(lo, min(len(self), lo + CACHED_ROWS))
 
+    def live_rows(self) -> Iterator[tuple[int, Passage]]:
+        """(row, passage) of every row not taken out by an update, in row order."""
+        for row, p in enumerate(self):
+            if self.removed is None or not self.removed[row]:
+                yield row, p
+
     def rows(self, lo: int, hi: int) -> list[Passage]:
         """Passages lo..hi-1, read in one call and not cached (a document, an iteration)."""
         if hi <= lo:
@@ -124,7 +139,7 @@ class PassageTable(Sequence):
     def document_rows(self, doc_id: str) -> tuple[int, int]:
         """(first row, end row) of a document's passages, (0, 0) for an unknown one."""
         i = self.doc_index.get(doc_id)
-        return (0, 0) if i is None else (int(self.bounds[i]), int(self.bounds[i + 1]))
+        return (0, 0) if i is None else (int(self.first[i]), int(self.end[i]))
 
     def of_document(self, doc_id: str) -> list[Passage]:
         """A document's passages, in order."""

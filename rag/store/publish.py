@@ -51,6 +51,7 @@ class Writer:
             self.close()
             raise cannot_write(index_dir, exc) from None
         self.files: dict[str, dict] = {}
+        self._dirs: set[Path] = set()     # folders that link() added entries to (fsynced at publish)
 
     def write(self, name: str, data: bytes) -> None:
         """Write one data file into the new generation, durably."""
@@ -88,6 +89,24 @@ class Writer:
             os.fsync(f.fileno())
         self._record(name, digest)
 
+    def link(self, name: str, source: Path, record: dict) -> None:
+        """List a file of an earlier generation in this one unchanged, with its recorded checksums: a
+        hard link (generations never modify their files, so each stays whole whatever happens to the
+        other, and a bit flip in the shared file still fails its checksum in both), or a copy where the
+        filesystem has no hard links."""
+        path = self.tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, path)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK, errno.EACCES):
+                raise
+            shutil.copyfile(source, path)
+            with open(path, "rb+") as f:
+                os.fsync(f.fileno())
+        self._dirs.update(self.tmp / d for d in Path(name).parents if str(d) != ".")
+        self.files[name] = dict(record)
+
     def _record(self, name: str, digest: "_Digest") -> None:
         """List a written file in the manifest; a large one also gets its block sums (rag.store.blocks)."""
         self.files[name] = {"bytes": digest.size, "sha256": digest.sha.hexdigest()}
@@ -100,6 +119,8 @@ class Writer:
         manifest = {"format": FORMAT, "version": VERSION, **manifest, "generation": self.name, "files": self.files}
         manifest[SELF] = manifest_digest(manifest)
         self.write("manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
+        for folder in sorted(self._dirs, key=lambda p: -len(p.parts)):
+            _fsync_dir(folder)
         _fsync_dir(self.tmp)
         previous = _live_name(self.root)
         os.rename(self.tmp, self.root / self.name)

@@ -32,11 +32,14 @@ def fill(c, name: str, snap: Snapshot, settings, *, g: int, skip: set, vocab: tu
         return tokenize(indexed_text(p, context, by_doc.get(p.doc_id)), stop) or [""]   # as Lexical.build
     df: Counter = Counter()
     lengths = []
-    for p in snap.passages:                       # pass 1: document frequencies and lengths, of all rows
+    removed = snap.passages.removed               # rows an update took out (rag.store.delta): not counted
+    for row, p in enumerate(snap.passages):       # pass 1: document frequencies and lengths, of all rows
         toks = tokens(p)
         lengths.append(len(toks))
-        df.update(set(toks) - {""})
-    avgdl = float(np.array(lengths).mean()) if lengths else 1.0
+        if removed is None or not removed[row]:
+            df.update(set(toks) - {""})
+    live = np.array(lengths)[~removed] if removed is not None else np.array(lengths)
+    avgdl = float(live.mean()) if len(live) else 1.0
     known, next_tid = vocab
     tid = {t: known[t] for t in df if t in known}
     for t in sorted(set(df) - set(tid)):          # new terms get new sparse indexes; old ones keep theirs

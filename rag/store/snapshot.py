@@ -16,7 +16,7 @@ from .. import index as vindex
 from ..ingest import INGEST_VERSION
 from ..lexical import Lexical
 from ..schema import Document, IndexMismatch
-from . import layout
+from . import delta, layout
 from .passages import ROW, PassageTable
 from .sentences import SentenceVectors
 
@@ -27,18 +27,19 @@ class Snapshot:
     manifest: dict
     documents: tuple[Document, ...]
     passages: PassageTable          # a Sequence[Passage] read from disk on demand, plus per-row arrays
-    vectors: object                 # faiss index, rows aligned with passages
+    vectors: object                 # faiss index (or a base's and an update's: delta.Dense), rows aligned with passages
     lexical: Lexical
     sentences: SentenceVectors      # rows: every sentence of every passage, in passage order
     folder: Path
+    update: delta.Delta | None = None   # a generation an update wrote over a base (rag.store.delta)
 
     @classmethod
     def load(cls, index_dir: Path, model: str) -> "Snapshot":
         """Load the live generation, refusing it when checksums, counts or the model disagree."""
         gen = layout.current(index_dir)
-        manifest, files = layout.read_verified(gen, read=("documents.json", "rows.npy"),
+        manifest, files = layout.read_verified(gen, read=("documents.json", "rows.npy", "delta/removed.npy"),
                                               keep_open=("passages.jsonl", "sentences.npy", "vectors.faiss",
-                                                         "bm25/terms.npy", "bm25/tfs.npy"),
+                                                         "bm25/terms.npy", "bm25/tfs.npy", *delta.KEPT_OPEN),
                                               ahead=("vectors.faiss",))
         handles = [f for f in files.values() if not isinstance(f, bytes)]
         try:
@@ -58,8 +59,15 @@ class Snapshot:
         try:
             documents = tuple(Document(**d) for d in json.loads(files["documents.json"]))
             dim, count = int(manifest["dim"]), int(manifest["passages"])
+            update = delta.Delta.of(gen, manifest, files.pop("delta/removed.npy", b""))
+            if update is not None:   # a base and an update's rows (rag.store.delta)
+                sizes = [int(manifest["files"][k]["bytes"]) for k in ("passages.jsonl", "delta/passages.jsonl")]
+                files["passages.jsonl"] = delta.Joined(files["passages.jsonl"], files.pop("delta/passages.jsonl"),
+                                                       sizes)
             passages = _table(files, documents)
             sent = SentenceVectors(files["sentences.npy"])
+            if update is not None:
+                sent = delta.JoinedSentences(sent, SentenceVectors(files.pop("delta/sentences.npy")))
         except (KeyError, ValueError, TypeError) as exc:
             raise IndexMismatch(f"{gen.name} is incomplete or malformed ({type(exc).__name__}: {exc}); "
                                 "run: python -m rag index --rebuild") from None
@@ -67,14 +75,18 @@ class Snapshot:
             raise IndexMismatch(f"{gen.name}: passages.jsonl has {len(passages)} rows, the manifest says {count}; "
                                 "run: python -m rag index --rebuild")
         with files.pop("vectors.faiss") as f:   # verified; parsed from the file, never held as bytes
-            vectors = vindex.from_file(f, dim, count)
+            vectors = vindex.from_file(f, dim, count if update is None else update.base)
+        if update is not None:
+            with files.pop("delta/vectors.faiss") as f:
+                vectors = delta.Dense(vectors, vindex.from_file(f, dim, update.rows), update.removed)
         starts = passages.sentence_start
         if sent.shape != (int(starts[-1]), dim) and (len(sent) or manifest.get("answer_vectors", True)):
             raise IndexMismatch(f"{gen.name}: sentence vectors have shape {sent.shape}, expected "
                                 f"({int(starts[-1])}, {dim}); run: python -m rag index --rebuild")
         opened = {Path(k).stem: files.pop(k) for k in ("bm25/terms.npy", "bm25/tfs.npy") if k in files}
-        lexical = Lexical.load(gen / "bm25", count, manifest.get("bm25", {}).get("stopwords", "en"), opened=opened)
-        return cls(gen.name, manifest, documents, passages, vectors, lexical, sent, gen)
+        lexical = Lexical.load(gen / "bm25", count, manifest.get("bm25", {}).get("stopwords", "en"), opened=opened,
+                               delta=update)
+        return cls(gen.name, manifest, documents, passages, vectors, lexical, sent, gen, update)
 
     @property
     def sentence_vectors(self) -> np.ndarray:
@@ -108,13 +120,19 @@ class Snapshot:
 
     def dense(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(cosines, rows) of the n nearest passages (rag.store.interface.Store)."""
+        if isinstance(self.vectors, delta.Dense):
+            return self.vectors.search(qvec, n, allowed)
         return vindex.search(self.vectors, qvec, n, allowed=allowed)
 
     def vectors_of(self, rows: np.ndarray) -> np.ndarray:
+        if isinstance(self.vectors, delta.Dense):
+            return self.vectors.take(rows)
         return vindex.take(self.vectors, rows)
 
     def all_vectors(self) -> np.ndarray:
-        """Every passage's vector, in row order."""
+        """Every row's vector, in row order (an update's removed rows too)."""
+        if isinstance(self.vectors, delta.Dense):
+            return self.vectors.all()
         return vindex.vectors(self.vectors)
 
     def allowed(self, doc_ids, answers_only: bool) -> np.ndarray | None:
