@@ -36,6 +36,10 @@ from scale import SIZES  # noqa: E402
 from scale_product import status_mb  # noqa: E402
 
 STEPS = ("scratch", "unchanged", "one changed")
+# Updates (#17 part 1), run in this order over the index a scratch step left: one new document (1,000
+# passages), one changed (a paragraph added), one removed, then 1% of the corpus added; then the
+# updated index answers questions, is compacted (`rag index --compact`) and answers them again.
+UPDATES = ("add one", "update one", "remove one", "add 1%", "ask updated", "compact", "ask compacted")
 WRITE = ("passage table", "vector index", "sentence vectors", "keyword index", "publish")
 
 
@@ -86,13 +90,17 @@ def child(step: str, n: int) -> dict:
     emb = Replay(onnx_embed.try_load(next(P.ONNX.glob("*/export.json")).parent, settings.model),
                  np.load(D.CACHE / "vectors.npy", mmap_mode="r"))
     first, kept = docs / "doc00000.txt", docs / ".doc00000.txt.orig"    # hidden: not a document
-    if step == "scratch" and kept.exists():
-        kept.replace(first)                    # the folder as docs_folder wrote it
+    if step == "scratch":
+        restore(docs)                          # the folder as docs_folder wrote it
     if step == "one changed":
         if not kept.exists():
             kept.write_bytes(first.read_bytes())
         with open(first, "a", encoding="utf-8") as f:
             f.write(f"\nA paragraph added at {time.time():.0f} to change this document.\n")
+    if step in UPDATES:
+        change(docs, step, n)
+    if step.startswith("ask"):
+        return asked(step, n, Engine(settings, embedder=emb))
     starts: dict[str, float] = {}
     t0 = time.perf_counter()
 
@@ -102,22 +110,67 @@ def child(step: str, n: int) -> dict:
     if step != "scratch":
         engine.status()                        # loads the previous generation (timed apart)
     loaded = time.perf_counter() - t0
-    report = engine.build(rebuild=step == "scratch", progress=tick)
+    report = engine.build(rebuild=step == "scratch", compact=step == "compact", progress=tick)
     wall = time.perf_counter() - t0
     built = loaded + report.seconds             # then Engine.build loads the new generation
     marks = [("load previous", 0.0), ("list and hash files", loaded), *sorted(starts.items(), key=lambda kv: kv[1]),
              ("load new", built)]
     gen = index / report.generation
     return {"step": step, "passages": report.passages, "rebuilt": report.rebuilt, "embedded": emb.encoded,
+            "written": report.written,
             "wall_s": wall, "stages": {k: round(b - a, 2) for (k, a), (_, b) in zip(marks, marks[1:] + [("", wall)])},
             "peak_rss_mb": status_mb("VmHWM"),
             "disk_mb": sum(f.stat().st_size for f in gen.rglob("*") if f.is_file()) / 1e6}
 
 
+def restore(docs: Path) -> None:
+    """Undo the steps' changes: added documents removed, changed or removed ones put back."""
+    for f in docs.glob("added-*.txt"):
+        f.unlink()
+    for kept in docs.glob(".*.orig"):
+        kept.replace(docs / kept.name[1:].removesuffix(".orig"))
+
+
+def change(docs: Path, step: str, n: int) -> None:
+    """The documents change of an update step (the originals kept hidden for `restore`)."""
+    def keep(name: str) -> Path:
+        f, kept = docs / name, docs / f".{name}.orig"
+        if not kept.exists():
+            kept.write_bytes(f.read_bytes())
+        return f
+    stamp = f"{time.time():.0f}"
+    if step in ("add one", "add 1%"):
+        for i in range(1 if step == "add one" else max(1, n // 100 // P.PER_DOC)):
+            source = (docs / f"doc{10 + i % (n // P.PER_DOC - 10):05d}.txt").read_text(encoding="utf-8")   # never a changed one
+            (docs / f"added-{step[4:].replace('%', 'pc')}-{i:03d}.txt").write_text(
+                "\n\n".join(f"Added {stamp} {i}: {p}" for p in source.split("\n\n")), encoding="utf-8")
+    elif step == "update one":
+        with open(keep("doc00002.txt"), "a", encoding="utf-8") as f:
+            f.write(f"\nA paragraph added at {stamp} to change this document.\n")
+    elif step == "remove one":
+        keep("doc00003.txt").unlink()
+
+
+def asked(step: str, n: int, engine) -> dict:
+    """Warm `ask` latency over 200 SciFact questions (after 50 to warm up), and the generation's shape."""
+    questions = np.load(D.CACHE / "real.npz")["query_texts"].tolist()
+    for q in questions[:50]:
+        engine.ask(q)
+    times = []
+    for q in questions[50:250]:
+        t = time.perf_counter()
+        engine.ask(q)
+        times.append(time.perf_counter() - t)
+    snap = engine._snapshot()
+    return {"step": step, "passages": engine.status().passages, "ask_p50_ms": 1000 * float(np.median(times)),
+            "ask_p95_ms": 1000 * float(np.percentile(times, 95)), "delta": snap.manifest.get("delta"),
+            "peak_rss_mb": status_mb("VmHWM")}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", nargs="+", default=["100k", "1m"], choices=list(SIZES))
-    ap.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
+    ap.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS + UPDATES)
     ap.add_argument("--child", nargs=2, metavar=("STEP", "N"))
     a = ap.parse_args()
     if a.child:
@@ -139,6 +192,9 @@ def main() -> None:
     print("\n| passages | step | wall | " + " | ".join(cols) + " | embedded | peak RSS | on disk |")
     print("|---" * (len(cols) + 6) + "|")
     for r in rows:
+        if "ask_p50_ms" in r:
+            print(f"| {r['passages']:,} | {r['step']}: ask p50 {r['ask_p50_ms']:.1f} ms, p95 {r['ask_p95_ms']:.1f} ms |")
+            continue
         print(f"| {r['passages']:,} | {r['step']} | {r['wall_s']:.1f} s | "
               + " | ".join(f"{r['stages'].get(c, 0):.1f} s" for c in cols)
               + f" | {r['embedded']:,} | {r['peak_rss_mb']:,.0f} MB | {r['disk_mb']:,.0f} MB |")

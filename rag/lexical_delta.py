@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import lexical_forward as F
+from .store.delta import split
 
 
 def load(folder: Path, delta, *, opened: dict, bm25s):
@@ -48,7 +49,9 @@ class Added:
             raise ValueError(f"delta df.npy has {len(df)} entries for {len(terms)} terms")
         self.fwd = {k: np.asarray(v) for k, v in F.load(folder).items() if k != "avglen"}
         self.fwd["avglen"] = avglen = float(stats["avglen"])
-        self.owner = np.repeat(np.arange(delta.rows), np.diff(self.fwd["indptr"]))
+        owner = np.repeat(np.arange(delta.rows), np.diff(self.fwd["indptr"]))
+        order = np.argsort(self.fwd["terms"], kind="stable")      # the added rows' postings, by term
+        self.posting_terms, self.posting_rows = self.fwd["terms"][order], owner[order]
         self.idf = F.idf(df, delta.live)
         base.terms, base.df, base.idf, base.dead = terms, df, self.idf, delta.dead   # live statistics
         base.fwd = {**base.fwd, "avglen": avglen}
@@ -69,12 +72,14 @@ class Added:
         return out
 
     def top(self, tokens: list[str], n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        mine = None if allowed is None else np.asarray(allowed, dtype=np.int64)
-        rb, sb = self.base.top(tokens, n, None if mine is None else mine[mine < self.seam])
-        qids = self._qids(tokens)
-        cand = np.unique(self.owner[np.isin(self.fwd["terms"], qids)]) if len(qids) else np.zeros(0, np.int64)
-        if mine is not None:
-            cand = np.intersect1d(cand, mine[mine >= self.seam] - self.seam)
+        low, high = (None, None) if allowed is None else split(allowed, self.seam)   # `allowed` is sorted
+        rb, sb = self.base.top(tokens, n, low)
+        qids = self._qids(tokens)        # a repeated term counts again in the score (bm25s)
+        uq = np.unique(qids)
+        a, b = np.searchsorted(self.posting_terms, uq), np.searchsorted(self.posting_terms, uq, side="right")
+        cand = np.unique(np.concatenate([self.posting_rows[i:j] for i, j in zip(a, b)] or [np.zeros(0, np.int64)]))
+        if high is not None:
+            cand = np.intersect1d(cand, high)
         sd = F.bm25(qids, cand, self.fwd, idf=self.idf, k1=self.base.k1, b=self.base.b) if len(cand) else \
             np.zeros(0, np.float32)
         rows, scores = np.concatenate([rb, cand + self.seam]), np.concatenate([sb, sd])

@@ -137,7 +137,7 @@ class TantivyEngine:
         query = tantivy.Query.boolean_query([(tantivy.Occur.Should, tantivy.Query.term_query(
             self.schema, "t", t, index_option="freq")) for t in dict.fromkeys(known)])
         mask = None
-        if allowed is not None and self.dead is not None:
+        if allowed is not None and self.dead is not None and len(allowed) < DENSE_FILTER * self.n:
             allowed = allowed[~self.dead[allowed]]
         if allowed is not None and len(allowed) < DENSE_FILTER * self.n:   # few rows: filter inside tantivy
             keep = tantivy.Query.term_set_query(self.schema, "row", [int(r) for r in allowed])
@@ -146,6 +146,8 @@ class TantivyEngine:
         elif allowed is not None:                                           # most rows: filter after
             mask = np.zeros(self.n, dtype=bool)
             mask[allowed] = True
+            if self.dead is not None:
+                mask &= ~self.dead
         elif self.dead is not None:                                         # every row an update kept
             mask = ~self.dead
         limit = max(n * OVERFETCH, n + 20)

@@ -8,7 +8,6 @@ both. Removed rows keep their place: they are in no document, and no search retu
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +53,13 @@ class Delta:
 def describe(base: int, rows: int, sentences: int, removed: int) -> dict:
     """The manifest's "delta" record."""
     return {"base": base, "rows": rows, "sentences": sentences, "removed": removed}
+
+
+def split(rows: np.ndarray, seam: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted rows -> (the base's, the delta's less `seam`), without a pass over a million rows."""
+    rows = np.asarray(rows, dtype=np.int64)
+    cut = int(np.searchsorted(rows, seam))
+    return rows[:cut], rows[cut:] - seam
 
 
 class Joined:
@@ -114,10 +120,10 @@ class Dense:
         if allowed is None:
             sb, rb = vindex.search(self.base, q, k, skip=self._skip)
             sd, rd = vindex.search(self.delta, q, k)
-        else:   # `allowed` holds live rows only (rag.store.snapshot.Snapshot.allowed)
-            allowed = np.asarray(allowed, dtype=np.int64)
-            sb, rb = vindex.search(self.base, q, k, allowed=allowed[allowed < self.seam])
-            sd, rd = vindex.search(self.delta, q, k, allowed=allowed[allowed >= self.seam] - self.seam)
+        else:   # `allowed`: live rows only, sorted (rag.store.snapshot.Snapshot.allowed)
+            low, high = split(allowed, self.seam)
+            sb, rb = vindex.search(self.base, q, k, allowed=low)
+            sd, rd = vindex.search(self.delta, q, k, allowed=high)
         scores, rows = np.concatenate([sb, sd]), np.concatenate([rb, rd + self.seam])
         order = np.lexsort((rows, -scores))[:k]
         return scores[order], rows[order]
@@ -133,6 +139,3 @@ class Dense:
     def all(self) -> np.ndarray:
         return np.vstack([vindex.vectors(self.base), vindex.vectors(self.delta)])
 
-
-def stats(folder: Path) -> dict:
-    return json.loads((folder / "bm25" / "stats.json").read_text(encoding="utf-8"))

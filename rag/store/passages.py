@@ -81,8 +81,9 @@ class PassageTable(Sequence):
         self.part = np.ascontiguousarray(rows["part"], dtype=np.int32)
         self.boilerplate = np.ascontiguousarray(rows["boilerplate"], dtype=bool)
         self.removed = doc < 0 if len(live) < len(doc) else None    # None: no row was taken out
+        # None: every row (searches skip removed rows themselves, so those alone never make a list)
         answerable = ~self.boilerplate if self.removed is None else ~self.boilerplate & ~self.removed
-        self.answer_rows = None if answerable.all() else np.flatnonzero(answerable)   # None: all
+        self.answer_rows = np.flatnonzero(answerable) if self.boilerplate.any() else None
         self.live = len(live)
         self.table = rows              # rows.npy as read: an update copies the base's part (rag.store.delta_write)
         self.sentence_start = np.concatenate([[0], np.cumsum(rows["sentences"], dtype=np.int64)])
