@@ -5,6 +5,10 @@ of build_scale.py (real-structured SciFact text), cut to the first N rows; media
 
     python benchmarks/build_scale.py --sizes 1m --steps scratch    # once
     python benchmarks/bm25s_rewrite.py [--sizes 100000 300000 1000000]
+    python benchmarks/bm25s_rewrite.py --engines --sizes 300000 500000    # keyword top-10 p50 of each engine
+
+With --engines, both keyword engines are built over the first N rows (tokens rebuilt from the forward
+arrays: each term repeated its count) and the 1,109 SciFact questions are searched three times, top 10.
 """
 from __future__ import annotations
 
@@ -26,7 +30,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", nargs="+", type=int, default=[100_000, 300_000, 1_000_000])
     ap.add_argument("--index", type=Path, default=ROOT / ".cache" / "scale" / "build-index-1000000")
+    ap.add_argument("--engines", action="store_true")
     a = ap.parse_args()
+    if a.engines:
+        return engines(a)
     full = F.load(layout.current(a.index) / "bm25")
     vocab = len(np.load(layout.current(a.index) / "bm25" / "df.npy"))
     print("| rows | postings | rewrite (median of 3) |\n|---|---|---|")
@@ -44,6 +51,31 @@ def main() -> None:
                            k1=0.9, b=0.4)
             times.append(time.perf_counter() - t)
         print(f"| {n:,} | {end:,} | {np.median(times):.2f} s |", flush=True)
+
+
+def engines(a) -> None:
+    from rag.lexical import Lexical, tokenize
+    full = F.load(layout.current(a.index) / "bm25")
+    vocab = (layout.current(a.index) / "bm25" / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    questions = np.load(ROOT / ".cache" / "scale" / "real.npz")["query_texts"].tolist()
+    print("| rows | bm25s top-10 p50 | tantivy top-10 p50 |\n|---|---|---|")
+    for n in a.sizes:
+        ptr, terms, tfs = full["indptr"], np.asarray(full["terms"]), np.asarray(full["tfs"])
+        texts = [" ".join(vocab[t] for t, c in zip(terms[ptr[r]:ptr[r + 1]], tfs[ptr[r]:ptr[r + 1]]) for _ in range(c))
+                 for r in range(n)]
+        got = []
+        for engine in ("bm25s", "tantivy"):
+            lex = Lexical.build(texts, 0.9, 0.4, stopwords="none", engine=engine)
+            qs = [lex.tokenize(" ".join(tokenize(q))) for q in questions]   # stemmed as the texts were
+            times = []
+            for _ in range(3):
+                for q in qs:
+                    t = time.perf_counter()
+                    lex.top(q, 10)
+                    times.append(time.perf_counter() - t)
+            got.append(1000 * float(np.median(times)))
+            del lex
+        print(f"| {n:,} | {got[0]:.2f} ms | {got[1]:.2f} ms |", flush=True)
 
 
 if __name__ == "__main__":

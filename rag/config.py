@@ -55,7 +55,7 @@ class Settings:
     # graph instead of exact search, tantivy instead of bm25s. Lower them to run those engines on a
     # small corpus (tests, benchmarks).
     hnsw_min_rows: int = 50_000
-    tantivy_min_rows: int = 1_000_000
+    tantivy_min_rows: int = 500_000    # rag.lexical.TANTIVY_MIN_ROWS: updates stay within seconds
     # An update (a re-index after documents were added, changed or removed) is written over the
     # current generation (rag.store.delta_write: new rows beside it, removed ones masked) while the
     # rows it added and removed stay within this share of the base's rows; past it, or with

@@ -221,9 +221,10 @@ class Engine:
         return Verified(name, files, size, round(time.perf_counter() - t0, 3))
 
     def documents(self) -> list[Listed]:
-        """The indexed documents, in index order, with their passage counts."""
+        """The indexed documents, by file name (a build's order; an update puts its documents after the
+        base's), with their passage counts."""
         snap = self._snapshot()
-        return [Listed(d, len(snap.doc_rows.get(d.doc_id, ()))) for d in snap.documents]
+        return [Listed(d, len(snap.doc_rows.get(d.doc_id, ()))) for d in sorted(snap.documents, key=lambda d: d.file)]
 
     def document(self, doc_id: str) -> Document | None:
         return self._snapshot().document(doc_id)

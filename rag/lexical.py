@@ -51,13 +51,14 @@ def tokenize(text: str, stopwords: str = "en") -> list[str]:
     return _stemmer().stemWords(words) if words else []
 
 
-# Above this many rows the keyword engine is tantivy + exact rescoring (rag.lexical_tantivy), below
+# From this many rows the keyword engine is tantivy + exact rescoring (rag.lexical_tantivy), below
 # it bm25s. Measured on SciFact-distributed text (docs/BENCHMARKS.md, "Scale"), top-10 p50 bm25s /
-# tantivy: 0.07 / 0.25 ms at 10k, 0.42 / 0.68 ms at 100k, 4.4 / 4.3-4.5 ms at 1M. bm25s grows linearly
-# with the corpus (it sums every posting of the query's terms), tantivy a little slower (block-max
-# WAND skips postings), so they cross at about 1M rows. Small corpora keep bm25s: their scores and
-# rankings are exactly as before.
-TANTIVY_MIN_ROWS = 1_000_000
+# tantivy: 0.07 / 0.25 ms at 10k, 0.42 / 0.68 ms at 100k, 1.86 / 2.14 ms at 500k, 4.4 / 4.3-4.5 ms at
+# 1M: they cross at about 1M rows. But an update (rag.store.delta_write) rewrites bm25s's score matrix
+# whole, 4.4 s at 500k and 10.8 s at 1M, where under tantivy it rewrites nothing of the base; from
+# 500k tantivy costs 0.3 ms more a question and keeps every update within seconds. Small corpora keep
+# bm25s: their scores and rankings are exactly as before.
+TANTIVY_MIN_ROWS = 500_000
 ENGINES = ("auto", "bm25s", "tantivy")
 
 

@@ -82,7 +82,8 @@ def contents(e: Engine) -> dict:
     snap = e._snapshot()
     docs = {d.doc_id: (d.file, d.sha256, [p.to_json() for p in snap.passages.of_document(d.doc_id)])
             for d in snap.documents}
-    return {"docs": docs, "status": e.status().passages, "vocabulary": sorted(snap.lexical.vocabulary()),
+    return {"docs": docs, "listed": [(x.document.file, x.passages) for x in e.documents()],
+            "status": e.status().passages, "vocabulary": sorted(snap.lexical.vocabulary()),
             "manifest docs": snap.manifest["documents"]}
 
 
@@ -248,3 +249,22 @@ def test_real_model_update_answers_as_a_rebuild(real_engine, tmp_path):
         a, b = live.ask(question).to_json(), fresh.ask(question).to_json()
         assert (a["answer"], a.get("short"), a["sentences"]) == (b["answer"], b.get("short"), b["sentences"])
     assert "Hashimoto" in live.ask(question).to_json()["answer"]
+
+
+def test_a_qdrant_store_stages_whole_generations_and_answers_as_the_local_build(tmp_path):
+    """Qdrant applies changes in place itself (rag.store.qdrant_write), from a staged generation that
+    is always written whole: results after changes equal a local build from scratch."""
+    folder = Folder(tmp_path / "docs", random.Random(3))
+    for _ in range(15):
+        folder.add()
+    remote = engine(folder.root, tmp_path / "staged", store=f"qdrant+local:{tmp_path}/q/rag",
+                    update_min_rows=1, compact_share=1.0)
+    remote.build()
+    queries = ["kuril japan", "tokport seafield", "moshery", "yelan fisil"]
+    for step in range(3):
+        folder.step()
+        assert remote.build().written == "whole"
+        fresh = engine(folder.root, tmp_path / f"fresh-{step}")
+        fresh.build()
+        got, want = results(remote, queries), results(fresh, queries)
+        assert all(same_ranking(got[k], want[k]) for k in want), step

@@ -41,8 +41,9 @@ def plan(old, slots: list, settings, *, reuse: Callable) -> Plan | None:
     or a new generation.Slot each) as an update; None when it must be written anew instead: its
     keyword index has no forward arrays (built before they were saved), the keyword settings changed,
     the index is smaller than Settings.update_min_rows, or the added and removed rows would pass
-    Settings.compact_share of the base or DELTA_MAX_ROWS."""
-    if (len(old.passages) < settings.update_min_rows or not _live(old, settings)
+    Settings.compact_share of the base or DELTA_MAX_ROWS; or the index is staged for a remote store
+    (Qdrant applies changes in place itself, from a staged generation written whole)."""
+    if (settings.store != "local" or len(old.passages) < settings.update_min_rows or not _live(old, settings)
             or not F.has_forward(old.folder / "bm25") or old.manifest.get("bm25") != generation.bm25_params(settings)):
         return None
     update = old.update
