@@ -104,8 +104,15 @@ def child(step: str, n: int) -> dict:
     starts: dict[str, float] = {}
     t0 = time.perf_counter()
 
+    peaks: dict[str, float] = {}    # each stage's own peak RSS: VmHWM read, then reset, as a stage ends
+
     def tick(stage: str, done: int, total: int) -> None:   # the write's steps apart (rag.store.generation.write)
-        starts.setdefault(WRITE[done] if stage == "write" and done < len(WRITE) else stage, time.perf_counter() - t0)
+        name = WRITE[done] if stage == "write" and done < len(WRITE) else stage
+        if name not in starts:
+            if starts:
+                peaks[max(starts, key=starts.get)] = status_mb("VmHWM")
+            Path("/proc/self/clear_refs").write_text("5")
+        starts.setdefault(name, time.perf_counter() - t0)
     engine = Engine(settings, embedder=emb)
     if step != "scratch":
         engine.status()                        # loads the previous generation (timed apart)
@@ -119,7 +126,8 @@ def child(step: str, n: int) -> dict:
     return {"step": step, "passages": report.passages, "rebuilt": report.rebuilt, "embedded": emb.encoded,
             "written": report.written,
             "wall_s": wall, "stages": {k: round(b - a, 2) for (k, a), (_, b) in zip(marks, marks[1:] + [("", wall)])},
-            "peak_rss_mb": status_mb("VmHWM"),
+            "peak_rss_mb": max([status_mb("VmHWM"), *peaks.values()]),
+            "stage_peak_mb": {k: round(v) for k, v in peaks.items()},
             "disk_mb": sum(f.stat().st_size for f in gen.rglob("*") if f.is_file()) / 1e6}
 
 
@@ -141,7 +149,7 @@ def change(docs: Path, step: str, n: int) -> None:
     stamp = f"{time.time():.0f}"
     if step in ("add one", "add 1%"):
         for i in range(1 if step == "add one" else max(1, n // 100 // P.PER_DOC)):
-            source = (docs / f"doc{10 + i % (n // P.PER_DOC - 10):05d}.txt").read_text(encoding="utf-8")   # never a changed one
+            source = (docs / f"doc{10 + i % (n // P.PER_DOC - 10):05d}.txt").read_text(encoding="utf-8")   # unchanged
             (docs / f"added-{step[4:].replace('%', 'pc')}-{i:03d}.txt").write_text(
                 "\n\n".join(f"Added {stamp} {i}: {p}" for p in source.split("\n\n")), encoding="utf-8")
     elif step == "update one":
@@ -193,7 +201,7 @@ def main() -> None:
     print("|---" * (len(cols) + 6) + "|")
     for r in rows:
         if "ask_p50_ms" in r:
-            print(f"| {r['passages']:,} | {r['step']}: ask p50 {r['ask_p50_ms']:.1f} ms, p95 {r['ask_p95_ms']:.1f} ms |")
+            print(f"| {r['passages']:,} | {r['step']}: ask p50 {r['ask_p50_ms']:.1f}, p95 {r['ask_p95_ms']:.1f} ms |")
             continue
         print(f"| {r['passages']:,} | {r['step']} | {r['wall_s']:.1f} s | "
               + " | ".join(f"{r['stages'].get(c, 0):.1f} s" for c in cols)

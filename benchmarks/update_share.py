@@ -1,8 +1,9 @@
 """How warm `ask` latency grows with the share of an index written as updates, to choose when to compact
-(Settings.compact_share). Over build_scale.py's index of N passages (built from scratch first), documents
-are added (copies of others, 1,000 passages each) and as many removed (the folder restored first) until the update's added + removed
-rows reach each share of the base; each state is written as an update (compact_share 1.0), then asked
-200 SciFact questions after 50 to warm up; last, the same index compacted. Each step in a fresh process.
+(Settings.compact_share). Over build_scale.py's index of N passages (built from scratch first), with the
+folder restored first each time, documents are added (copies of others, 1,000 passages each) and as
+many removed until the update's added + removed rows reach each share of the base; each state is
+written as an update (compact_share 1.0), then asked 200 SciFact questions after 50 to warm up. The
+compacted index is measured first and last. Each step in a fresh process.
 
     python benchmarks/build_scale.py --sizes 100k --steps scratch    # the base
     python benchmarks/update_share.py [--size 100k] [--shares 0.02 0.05 0.1 0.2]
