@@ -60,6 +60,17 @@ def engine(folder: Path, index: Path, **kw) -> Engine:
     return Engine(s, embedder=FakeEmbedder())
 
 
+def started(tmp_path: Path, seed: int, documents: int, **kw) -> tuple[Folder, Engine]:
+    """A folder of random documents and an engine over it whose updates are always written as such
+    (`kw` overrides), built once."""
+    folder = Folder(tmp_path / "docs", random.Random(seed))
+    for _ in range(documents):
+        folder.add()
+    live = engine(folder.root, tmp_path / "index", **{"update_min_rows": 1, "compact_share": 1.0, **kw})
+    live.build()
+    return folder, live
+
+
 def results(e: Engine, queries: list[str], k: int = 10) -> dict:
     return {(q, mode): [(h.passage.id, h.score) for h in e.search(q, k=k, mode=mode)]
             for q in queries for mode in ("dense", "keyword", "hybrid")}
@@ -115,11 +126,8 @@ def test_random_updates_answer_exactly_as_a_build_from_scratch(tmp_path, seed):
 
 
 def test_an_update_shares_the_base_files_and_writes_only_what_changed(tmp_path):
-    folder = Folder(tmp_path / "docs", random.Random(5))
-    for _ in range(20):
-        folder.add()
-    live = engine(folder.root, tmp_path / "index", update_min_rows=1, compact_share=1.0)
-    first = live.build().generation
+    folder, live = started(tmp_path, 5, 20)
+    first = live.status().generation
     gone = len(live.passages("d001"))
     folder.add()
     (folder.docs()[0]).unlink()
@@ -136,11 +144,7 @@ def test_an_update_shares_the_base_files_and_writes_only_what_changed(tmp_path):
 
 
 def test_compaction_folds_updates_in_and_answers_the_same(tmp_path):
-    folder = Folder(tmp_path / "docs", random.Random(9))
-    for _ in range(15):
-        folder.add()
-    live = engine(folder.root, tmp_path / "index", update_min_rows=1, compact_share=1.0)
-    live.build()
+    folder, live = started(tmp_path, 9, 15)
     for _ in range(3):
         folder.step()
         assert live.build().written == "update"
@@ -155,11 +159,7 @@ def test_compaction_folds_updates_in_and_answers_the_same(tmp_path):
 
 
 def test_past_the_compaction_share_the_update_is_written_whole(tmp_path):
-    folder = Folder(tmp_path / "docs", random.Random(4))
-    for _ in range(20):
-        folder.add()
-    live = engine(folder.root, tmp_path / "index", update_min_rows=1, compact_share=0.1)
-    live.build()
+    folder, live = started(tmp_path, 4, 20, compact_share=0.1)
     rows = live.status().passages
     folder.add()
     small = live.build()
@@ -207,11 +207,8 @@ def test_large_engines_keep_their_recall_after_updates(tmp_path):
 def test_an_update_checks_the_base_files_it_reads(tmp_path):
     """The forward keyword arrays are read by updates only, never by a query: a bit flip in them is
     caught when an update reads them, and the published index is left as it was."""
-    folder = Folder(tmp_path / "docs", random.Random(6))
-    for _ in range(10):
-        folder.add()
-    live = engine(folder.root, tmp_path / "index", update_min_rows=1, compact_share=1.0)
-    first = live.build().generation
+    folder, live = started(tmp_path, 6, 10)
+    first = live.status().generation
     terms = tmp_path / "index" / first / "bm25" / "terms.npy"
     data = bytearray(terms.read_bytes())
     data[-3] ^= 0x20
