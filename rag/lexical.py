@@ -72,16 +72,22 @@ class Lexical:
         self._vocabulary: frozenset[str] | None = None
 
     @classmethod
-    def build(cls, texts: list[str], k1: float = 1.2, b: float = 0.75, *, stopwords: str = "en",
-              engine: str = "auto", tantivy_min_rows: int = TANTIVY_MIN_ROWS) -> "Lexical":
-        """Index `texts`; engine "auto" picks bm25s below `tantivy_min_rows` rows, else tantivy."""
+    def build(cls, texts, k1: float = 1.2, b: float = 0.75, *, stopwords: str = "en",
+              engine: str = "auto", tantivy_min_rows: int = TANTIVY_MIN_ROWS, rows: int | None = None) -> "Lexical":
+        """Index `texts` (a sequence, or an iterable of `rows` texts, read once and never held whole);
+        engine "auto" picks bm25s below `tantivy_min_rows` rows, else tantivy."""
         if engine not in ENGINES:
             raise ValueError(f"keyword engine must be one of {', '.join(ENGINES)}; got {engine!r}")
-        tokens = [tokenize(t, stopwords) or [""] for t in texts]   # a token per row; "" never matches
-        if engine == "tantivy" or engine == "auto" and len(texts) >= tantivy_min_rows:
+        n = len(texts) if rows is None else rows
+        tokens = (tokenize(t, stopwords) or [""] for t in texts)   # a token per row; "" never matches
+        if engine == "tantivy" or engine == "auto" and n >= tantivy_min_rows:
             from .lexical_tantivy import TantivyEngine
-            return cls(TantivyEngine.build(tokens, k1, b), len(texts), stopwords)
-        return cls(_Bm25s.build(tokens, k1, b), len(texts), stopwords)
+            built = TantivyEngine.build(tokens, k1, b)
+        else:
+            built = _Bm25s.build(tokens, k1, b)
+        if built.n != n:
+            raise ValueError(f"{built.n} texts indexed, {n} announced")
+        return cls(built, n, stopwords)
 
     def tokenize(self, text: str) -> list[str]:
         return tokenize(text, self.stopwords)
@@ -149,14 +155,20 @@ class _Bm25s:
         self.forward: tuple | None = None  # (arrays, df, vocabulary) saved beside it (rag.lexical_forward)
 
     @classmethod
-    def build(cls, tokens: list[list[str]], k1: float, b: float) -> "_Bm25s":
+    def build(cls, tokens, k1: float, b: float) -> "_Bm25s":
+        """bm25s's score matrix ("lucene"), made from the forward arrays (rag.lexical_forward) that are
+        fed a row at a time from `tokens`, an iterable consumed once; saved in bm25s's own format."""
         import bm25s
-        bm25 = bm25s.BM25(k1=k1, b=b)
-        bm25.index(tokens, show_progress=False)
-        engine = cls(bm25)
         vocab, lengths, indptr, terms, tfs = F.forward_index(tokens)
-        engine.forward = ({"lengths": lengths, "indptr": indptr, "terms": terms, "tfs": tfs},
-                          np.bincount(terms, minlength=len(vocab)), list(vocab))
+        fwd = {"lengths": lengths, "indptr": indptr, "terms": terms, "tfs": tfs}
+        df, n = np.bincount(terms, minlength=len(vocab)), len(lengths)
+        data, rows, ptr = F.bm25s_matrix([(fwd, None)], idf=F.idf(df, n), avglen=float(lengths.mean()) if n else 1.0,
+                                         k1=k1, b=b)
+        bm25 = bm25s.BM25(k1=k1, b=b)
+        bm25.vocab_dict, bm25.unique_token_ids_set, bm25.nonoccurrence_array = vocab, set(vocab.values()), None
+        bm25.scores = {"data": data, "indices": rows, "indptr": ptr, "num_docs": n}
+        engine = cls(bm25)
+        engine.forward = (fwd, df, list(vocab))
         return engine
 
     def save(self, folder: Path) -> None:

@@ -9,6 +9,7 @@ tf / (tf + k1 (1 - b + b len / avglen)).
 """
 from __future__ import annotations
 
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -17,18 +18,56 @@ FORWARD = ("lengths", "indptr", "terms", "tfs")
 NAMES = tuple(f"{n}.npy" for n in (*FORWARD, "df")) + ("vocab.txt",)   # the files `save` writes
 
 
-def forward_index(tokens: list[list[str]], vocab: dict[str, int] | None = None
+class Forward:
+    """Forward arrays built one row at a time, so no list of every row's tokens is ever held: a block of
+    rows' term ids waits in a flat int32 array, then becomes their distinct sorted terms and counts. A
+    given `vocab` is extended in place with new terms (ids go on from its size), so old ids stay valid."""
+    BLOCK = 65_536
+
+    def __init__(self, vocab: dict[str, int] | None = None):
+        self.vocab = {} if vocab is None else vocab
+        self._ids, self._lengths = array("i"), array("i")
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []   # (row sizes, terms, counts)
+        self._rows = 0
+
+    def add(self, tokens: list[str]) -> None:
+        vocab = self.vocab
+        self._ids.extend(vocab.setdefault(t, len(vocab)) for t in tokens)
+        self._lengths.append(len(tokens))
+        self._rows += 1
+        if self._rows % self.BLOCK == 0:
+            self._flush()
+
+    def _flush(self) -> None:
+        start = sum(len(p[0]) for p in self._parts)
+        lengths = np.frombuffer(self._lengths, dtype=np.int32)[start:].astype(np.int64)
+        flat = np.frombuffer(self._ids, dtype=np.int32).astype(np.int64)
+        owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+        width = max(len(self.vocab), 1)
+        keys, counts = np.unique(owner * width + flat, return_counts=True)
+        rows, terms = np.divmod(keys, width)
+        self._parts.append((np.bincount(rows, minlength=len(lengths)), terms.astype(np.int32),
+                            counts.astype(np.uint16)))
+        self._ids = array("i")
+
+    def arrays(self) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(vocabulary, lengths, indptr, term ids, term counts) of the rows added so far."""
+        if self._rows > sum(len(p[0]) for p in self._parts) or not self._parts:
+            self._flush()
+        sizes = np.concatenate([p[0] for p in self._parts])
+        indptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        return (self.vocab, np.frombuffer(self._lengths, dtype=np.int32).copy(), indptr,
+                np.concatenate([p[1] for p in self._parts]), np.concatenate([p[2] for p in self._parts]))
+
+
+def forward_index(tokens, vocab: dict[str, int] | None = None
                   ) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(vocabulary, lengths, indptr, term ids, term counts): each row's distinct terms, sorted. A given
-    `vocab` is extended in place with new terms (ids go on from its size), so old ids stay valid."""
-    vocab = {} if vocab is None else vocab
-    flat = np.fromiter((vocab.setdefault(t, len(vocab)) for doc in tokens for t in doc), dtype=np.int64)
-    lengths = np.fromiter((len(doc) for doc in tokens), dtype=np.int64, count=len(tokens))
-    owner = np.repeat(np.arange(len(tokens), dtype=np.int64), lengths)
-    keys, counts = np.unique(owner * max(len(vocab), 1) + flat, return_counts=True)
-    rows, terms = np.divmod(keys, max(len(vocab), 1))
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(tokens)))]).astype(np.int64)
-    return vocab, lengths.astype(np.int32), indptr, terms.astype(np.int32), counts.astype(np.uint16)
+    """(vocabulary, lengths, indptr, term ids, term counts): each row's distinct terms, sorted, for an
+    iterable of token lists (consumed once; see Forward)."""
+    acc = Forward(vocab)
+    for doc in tokens:
+        acc.add(doc)
+    return acc.arrays()
 
 
 def idf(df: np.ndarray, n: int) -> np.ndarray:

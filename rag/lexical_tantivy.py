@@ -19,7 +19,7 @@ import numpy as np
 import tantivy
 
 from . import lexical_forward as F
-from .lexical_forward import bm25, forward_index  # noqa: F401  (bm25 re-exported)
+from .lexical_forward import bm25, forward_index  # noqa: F401  (re-exported)
 
 # Candidates asked of tantivy per wanted row. Over the 1,109 SciFact queries, the exact top 100
 # shares 94.2% / 98.3% / 99.3% / 99.7% of its rows with bm25s's at 1x / 2x / 3x / 4x (the rest
@@ -69,20 +69,24 @@ class TantivyEngine:
         self.searcher, self.schema = self.index.searcher(), _schema()
 
     @classmethod
-    def build(cls, tokens: list[list[str]], k1: float, b: float) -> "TantivyEngine":
+    def build(cls, tokens, k1: float, b: float) -> "TantivyEngine":
+        """From an iterable of each row's tokens, consumed once (tantivy and the forward arrays are fed
+        a row at a time: no list of every row's tokens is held)."""
         tmp = Path(tempfile.mkdtemp(prefix="rag-tantivy-"))
         (tmp / "tantivy").mkdir()
         index = tantivy.Index(_schema(), path=str(tmp / "tantivy"))
         writer = index.writer(heap_size=HEAP_BYTES, num_threads=1)
+        forward = F.Forward()
         for row, doc in enumerate(tokens):
             d = tantivy.Document()
             d.add_text("t", " ".join(doc))
             d.add_unsigned("row", row)
             writer.add_document(d)
+            forward.add(doc)
         writer.commit()
         writer.wait_merging_threads()
         del writer
-        vocab, lengths, indptr, terms, tfs = forward_index(tokens)
+        vocab, lengths, indptr, terms, tfs = forward.arrays()
         fwd = {"lengths": lengths, "indptr": indptr, "terms": terms, "tfs": tfs,
                "avglen": float(lengths.mean()) if len(lengths) else 1.0}
         engine = cls(tmp / "tantivy", fwd, list(vocab), k1=k1, b=b)

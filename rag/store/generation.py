@@ -64,10 +64,9 @@ def write(writer: publish.Writer, settings: Settings, slots: Sequence[Slot], *, 
                           rows=sum(s.sentence_rows for s in slots), dim=dim)
     tick("write", 3, WRITE_STEPS)
     by_doc = {d.doc_id: d for d in docs}
-    Lexical.build([indexed_text(p, settings.context, by_doc.get(p.doc_id)) for p in passages],
-                  settings.bm25_k1, settings.bm25_b,
-                  stopwords=settings.stopwords,
-                  tantivy_min_rows=settings.tantivy_min_rows).save(writer.tmp / "bm25")
+    Lexical.build((indexed_text(p, settings.context, by_doc.get(p.doc_id)) for p in passages),
+                  settings.bm25_k1, settings.bm25_b, stopwords=settings.stopwords,
+                  tantivy_min_rows=settings.tantivy_min_rows, rows=len(passages)).save(writer.tmp / "bm25")
     writer.add_folder("bm25")
     tick("write", 4, WRITE_STEPS)
     manifest = describe(settings, dim=dim, passages=len(passages), sentences=sentences,
