@@ -53,6 +53,15 @@ def approximate(index: faiss.Index) -> bool:
     return isinstance(index, faiss.IndexHNSW)
 
 
+def save(index: faiss.Index, path) -> None:
+    """Write an index to a file as faiss serialises it, a piece at a time: no serialised copy of it in
+    memory (1 GB at 1M rows). A failed write (a full disk) raises its own OSError."""
+    with open(path, "wb") as f:
+        writer = faiss.PyCallbackIOWriter(f.write)
+        faiss.write_index(index, writer)
+        del writer          # flushes its last piece
+
+
 def to_bytes(index: faiss.Index) -> bytes:
     return faiss.serialize_index(index).tobytes()
 

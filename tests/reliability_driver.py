@@ -68,7 +68,7 @@ def install_pause(point: str, marker: Path, go: Path | None) -> None:
             time.sleep(0.005)
 
     W, real_rename, real_replace, real_rmtree = publish.Writer, os.rename, os.replace, shutil.rmtree
-    init, write_chunks, add_folder, link = W.__init__, W.write_chunks, W.add_folder, W.link
+    init, write_chunks, add_folder, link, add_file = W.__init__, W.write_chunks, W.add_folder, W.link, W.add_file
 
     def init_then_pause(self, *a, **k):
         init(self, *a, **k)
@@ -85,6 +85,14 @@ def install_pause(point: str, marker: Path, go: Path | None) -> None:
             pause()
             chunks = [data]
         write_chunks(self, name, chunks)
+
+    def torn_file(self, name):          # a file a library wrote itself (vectors.faiss): torn the same way
+        if point == f"write:{name}":
+            data = (self.tmp / name).read_bytes()
+            os.truncate(self.tmp / name, len(data) // 2)
+            pause()
+            (self.tmp / name).write_bytes(data)
+        add_file(self, name)
 
     def pause_in_folder(self, sub):
         if point == "bm25":
@@ -122,6 +130,7 @@ def install_pause(point: str, marker: Path, go: Path | None) -> None:
             pause()
 
     W.__init__, W.write_chunks, W.add_folder, W.link = init_then_pause, torn_write, pause_in_folder, link_then_pause
+    W.add_file = torn_file
     os.rename, os.replace, shutil.rmtree = rename, replace, rmtree
 
 

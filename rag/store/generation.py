@@ -57,8 +57,11 @@ def write(writer: publish.Writer, settings: Settings, slots: Sequence[Slot], *, 
     passage_table.write(writer, passages, docs)   # passages.jsonl and its row table rows.npy
     tick("write", 1, WRITE_STEPS)
     vecs = np.vstack([s.vectors.reshape(-1, dim) for s in slots]).astype(np.float32, copy=False)
-    writer.write("vectors.faiss", vindex.to_bytes(vindex.build(vecs, ann_min_rows=settings.hnsw_min_rows)))
-    del vecs
+    index = vindex.build(vecs, ann_min_rows=settings.hnsw_min_rows)
+    del vecs                                          # the index holds its own copy
+    vindex.save(index, writer.tmp / "vectors.faiss")  # straight to the file, then checksummed from it
+    del index
+    writer.add_file("vectors.faiss")
     tick("write", 2, WRITE_STEPS)
     sentences = write_npy(writer, "sentences.npy", (s.sentences() for s in slots),
                           rows=sum(s.sentence_rows for s in slots), dim=dim)
