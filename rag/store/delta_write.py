@@ -84,7 +84,7 @@ def write(writer, settings, old, plan: Plan, *, dim: int, tick: Callable[[str, i
     table = old.passages.table[:base].copy()
     table["doc"] = renumber[table["doc"]]           # (a removed row stays -1)
     table["doc"][plan.removed] = -1                 # a changed document's old rows too (same doc_id)
-    added = passage_table.row_table(lines, passages, docs)
+    added = passage_table.row_table([len(line) for line in lines], passages, docs)
     added["offset"] += int(old.manifest["files"]["passages.jsonl"]["bytes"])
     writer.write("rows.npy", _npy(np.concatenate([table, added])))
     tick("write", 1, generation.WRITE_STEPS)

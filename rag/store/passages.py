@@ -27,22 +27,32 @@ def encode(passages: Sequence[Passage], documents: Sequence[Document]) -> tuple[
     """passages.jsonl (a JSON object per line) and rows.npy (its row table) for a new generation."""
     lines = [(json.dumps(p.to_json(), ensure_ascii=False) + "\n").encode("utf-8") for p in passages]
     out = io.BytesIO()
-    np.save(out, row_table(lines, passages, documents), allow_pickle=False)
+    np.save(out, row_table([len(line) for line in lines], passages, documents), allow_pickle=False)
     return b"".join(lines), out.getvalue()
 
 
 def write(writer, passages: Sequence[Passage], documents: Sequence[Document]) -> None:
-    """Write passages.jsonl and rows.npy into a generation being built (a publish.Writer)."""
-    text, rows = encode(passages, documents)
-    writer.write("passages.jsonl", text)
-    writer.write("rows.npy", rows)
+    """Write passages.jsonl and rows.npy into a generation being built (a publish.Writer), the lines a
+    block of CACHED_ROWS at a time: never the whole text in memory (1-2 GB at a million passages)."""
+    sizes: list[int] = []
+
+    def blocks():
+        for a in range(0, len(passages), CACHED_ROWS):
+            lines = [(json.dumps(p.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
+                     for p in passages[a:a + CACHED_ROWS]]
+            sizes.extend(map(len, lines))
+            yield b"".join(lines)
+    writer.write_chunks("passages.jsonl", blocks())
+    out = io.BytesIO()
+    np.save(out, row_table(sizes, passages, documents), allow_pickle=False)
+    writer.write("rows.npy", out.getvalue())
 
 
-def row_table(lines: Sequence[bytes], passages: Sequence[Passage], documents: Sequence[Document]) -> np.ndarray:
-    """The rows.npy table of passages whose JSON lines (with their newlines) are `lines`."""
+def row_table(sizes: Sequence[int], passages: Sequence[Passage], documents: Sequence[Document]) -> np.ndarray:
+    """The rows.npy table of passages whose JSON lines (with their newlines) are `sizes` bytes long."""
     doc_of = {d.doc_id: i for i, d in enumerate(documents)}
     rows = np.zeros(len(passages), ROW)
-    rows["offset"] = np.cumsum([0] + [len(line) for line in lines])[:-1]
+    rows["offset"] = np.cumsum([0, *sizes])[:-1]
     rows["doc"] = [doc_of.get(p.doc_id, -1) for p in passages]
     rows["para"], rows["part"] = [p.para for p in passages], [p.part for p in passages]
     rows["sentences"] = [len(p.sentences) for p in passages]
@@ -99,7 +109,7 @@ class PassageTable(Sequence):
     def parse(cls, file, documents: Sequence[Document]) -> "PassageTable":
         """The table of a generation written before rows.npy existed: made by reading every row once."""
         lines = file.read().splitlines(keepends=True)
-        return cls(file, row_table(lines, [_parse(line) for line in lines], documents), documents)
+        return cls(file, row_table([len(x) for x in lines], [_parse(line) for line in lines], documents), documents)
 
     def __len__(self) -> int:
         return len(self._starts)
