@@ -168,11 +168,20 @@ def _embed(emb, flat: list[tuple[Document, Passage]], settings: Settings, *, tic
                                progress("embed", len(flat)))
     dim = vecs.shape[1]
     counts = [len(p.sentences) if settings.answer_vectors else 0 for _, p in flat]
-    texts = [s for _, p in flat for s in p.sentence_texts()] if settings.answer_vectors else []
-    step = progress("embed sentences", len(texts)) if texts else None
+    step = progress("embed sentences", sum(counts)) if sum(counts) else None
+
+    def blocks():   # SPILL_ROWS sentence texts at a time, made as they are needed (not 4M strings at once)
+        texts: list[str] = []
+        for _, p in flat if settings.answer_vectors else ():
+            texts += p.sentence_texts()
+            while len(texts) >= SPILL_ROWS:
+                yield texts[:SPILL_ROWS]
+                texts = texts[SPILL_ROWS:]
+        if texts:
+            yield texts
     with open(spill, "wb") as f:
-        for a in range(0, len(texts), SPILL_ROWS):
-            block = np.ascontiguousarray(emb.encode_passages(texts[a:a + SPILL_ROWS], step), np.float32)
+        for texts in blocks():
+            block = np.ascontiguousarray(emb.encode_passages(texts, step), np.float32)
             f.write(block.reshape(-1, dim).data if block.size else b"")
 
     def read(first: int, count: int) -> np.ndarray:
