@@ -92,7 +92,7 @@ def build(settings: Settings, get_embedder: Callable, *, previous: Snapshot | No
                 if k % 200 == 0 or k == len(reused) - 1:
                     tick("reuse", k + 1, len(reused))
             name = generation.write(writer, settings, slots, dim=dim, tick=tick)
-    rows = sum(len(s.passages) if isinstance(s, generation.Slot) else _count(old, s) for s in slots)
+    rows = sum(len(s.passages) if isinstance(s, generation.Slot) else old.passages.size_of(s.doc_id) for s in slots)
     return BuildReport(len(docs), rows, tuple(new), tuple(unchanged), tuple(removed), tuple(skipped),
                        time.perf_counter() - t0, name, rebuilt=True, embedded=embedded, notice=stale,
                        written="update" if update is not None else "whole")
@@ -136,11 +136,6 @@ def _unique(doc_id: str, seen: set, name: str) -> str:
         doc_id = ingest.doc_id_for(name.replace(".", "_"))
     seen.add(doc_id)
     return doc_id
-
-
-def _count(old: Snapshot, doc: Document) -> int:
-    lo, hi = old.passages.document_rows(doc.doc_id)
-    return hi - lo
 
 
 def _reuse(old: Snapshot, doc: Document) -> generation.Slot:

@@ -207,8 +207,8 @@ class Engine:
     def status(self) -> Status:
         """What is loaded. Raises IndexNotBuilt when there is no index yet."""
         snap = self._snapshot()
-        m, rows = snap.manifest, snap.passages
-        return Status(snap.generation, len(snap.documents), getattr(rows, "live", len(rows)), str(m.get("model", "")),
+        m = snap.manifest
+        return Status(snap.generation, len(snap.documents), snap.passages.live, str(m.get("model", "")),
                       int(m.get("dim", 0)), str(m.get("built_at", "")),
                       self._embedder.backend if self._embedder else "not loaded", stores.where(self.settings))
 

@@ -28,7 +28,7 @@ class Forward:
         self.vocab = {} if vocab is None else vocab
         self._ids, self._lengths = array("i"), array("i")
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []   # (row sizes, terms, counts)
-        self._rows = 0
+        self._rows = self._flushed = 0
 
     def add(self, tokens: list[str]) -> None:
         vocab = self.vocab
@@ -39,8 +39,7 @@ class Forward:
             self._flush()
 
     def _flush(self) -> None:
-        start = sum(len(p[0]) for p in self._parts)
-        lengths = np.frombuffer(self._lengths, dtype=np.int32)[start:].astype(np.int64)
+        lengths = np.frombuffer(self._lengths, dtype=np.int32)[self._flushed:].astype(np.int64)
         flat = np.frombuffer(self._ids, dtype=np.int32).astype(np.int64)
         owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
         width = max(len(self.vocab), 1)
@@ -48,11 +47,11 @@ class Forward:
         rows, terms = np.divmod(keys, width)
         self._parts.append((np.bincount(rows, minlength=len(lengths)), terms.astype(np.int32),
                             counts.astype(np.uint16)))
-        self._ids = array("i")
+        self._ids, self._flushed = array("i"), self._rows
 
     def arrays(self) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(vocabulary, lengths, indptr, term ids, term counts) of the rows added so far."""
-        if self._rows > sum(len(p[0]) for p in self._parts) or not self._parts:
+        if self._rows > self._flushed or not self._parts:
             self._flush()
         sizes = np.concatenate([p[0] for p in self._parts])
         indptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -78,11 +77,9 @@ def idf(df: np.ndarray, n: int) -> np.ndarray:
 def bm25(qids: np.ndarray, rows: np.ndarray, fwd: dict, *, idf: np.ndarray, k1: float, b: float) -> np.ndarray:
     """Exact BM25 (bm25s 'lucene': idf * tf / (tf + k1 (1 - b + b len / avglen))) of `rows` for query
     term ids `qids` (a repeated term counts again, as in bm25s)."""
-    indptr, terms, tfs, lengths = fwd["indptr"], fwd["terms"], fwd["tfs"], fwd["lengths"]
-    starts, ends = indptr[rows], indptr[rows + 1]
-    counts = ends - starts
-    idx = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
-    owner = np.repeat(np.arange(len(rows)), counts)
+    terms, tfs, lengths = fwd["terms"], fwd["tfs"], fwd["lengths"]
+    idx = entries(fwd, rows)
+    owner = np.repeat(np.arange(len(rows)), np.asarray(fwd["indptr"][rows + 1] - fwd["indptr"][rows]))
     uq, mult = np.unique(qids, return_counts=True)
     t = terms[idx]
     hit = np.isin(t, uq)

@@ -19,7 +19,7 @@ import numpy as np
 import tantivy
 
 from . import lexical_forward as F
-from .lexical_forward import bm25, forward_index  # noqa: F401  (re-exported)
+from .lexical_forward import bm25
 
 # Candidates asked of tantivy per wanted row. Over the 1,109 SciFact queries, the exact top 100
 # shares 94.2% / 98.3% / 99.3% / 99.7% of its rows with bm25s's at 1x / 2x / 3x / 4x (the rest

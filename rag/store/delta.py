@@ -35,9 +35,7 @@ class Delta:
     @property
     def dead(self) -> np.ndarray:
         """A bool per base row: taken out."""
-        mask = np.zeros(self.base, dtype=bool)
-        mask[self.removed] = True
-        return mask
+        return dead_mask(self.base, self.removed)
 
     @classmethod
     def of(cls, gen: Path, manifest: dict, removed: bytes) -> "Delta | None":
@@ -48,6 +46,12 @@ class Delta:
         if rows.dtype != np.int64 or rows.ndim != 1 or (len(rows) and (rows[0] < 0 or rows[-1] >= d["base"])):
             raise ValueError(f"removed.npy holds {rows.dtype} {rows.shape}")
         return cls(int(d["base"]), int(d["rows"]), int(d["sentences"]), rows, gen / FOLDER)
+
+
+def dead_mask(rows: int, removed: np.ndarray) -> np.ndarray:
+    mask = np.zeros(rows, dtype=bool)
+    mask[removed] = True
+    return mask
 
 
 def describe(base: int, rows: int, sentences: int, removed: int) -> dict:

@@ -58,7 +58,7 @@ def plan(old, slots: list, settings, *, reuse: Callable) -> Plan | None:
         elif hi <= base:
             removed.append(np.arange(lo, hi, dtype=np.int64))
     new = [s for s in slots if isinstance(s, generation.Slot)]
-    added = sum(len(s.passages) for s in new) + sum(_size(old, d) for d in carried)
+    added = sum(len(s.passages) for s in new) + sum(old.passages.size_of(d.doc_id) for d in carried)
     out = np.unique(np.concatenate(removed)) if removed else np.zeros(0, np.int64)
     if added + len(out) > settings.compact_share * base or added > DELTA_MAX_ROWS or not base_docs:
         return None
@@ -77,11 +77,12 @@ def write(writer, settings, old, plan: Plan, *, dim: int, tick: Callable[[str, i
     docs = plan.base_docs + [s.doc for s in plan.slots]
     writer.write("documents.json", json.dumps([d.to_json() for d in docs], ensure_ascii=False).encode("utf-8"))
     passages = [p for s in plan.slots for p in s.passages]
-    lines = [(json.dumps(p.to_json(), ensure_ascii=False) + "\n").encode("utf-8") for p in passages]
+    lines = [passage_table.line(p) for p in passages]
     writer.write("delta/passages.jsonl", b"".join(lines))
     at = {d.doc_id: i for i, d in enumerate(docs)}
     renumber = np.array([at.get(d.doc_id, -1) for d in old.documents] + [-1], dtype=np.int32)
-    table = old.passages.table[:base].copy()
+    table = layout.read_checked(old.folder, old.manifest, ["rows.npy"])["rows.npy"]   # read again: not held
+    table = np.load(io.BytesIO(table), allow_pickle=False)[:base].copy()
     table["doc"] = renumber[table["doc"]]           # (a removed row stays -1)
     table["doc"][plan.removed] = -1                 # a changed document's old rows too (same doc_id)
     added = passage_table.row_table([len(line) for line in lines], passages, docs)
@@ -100,7 +101,7 @@ def write(writer, settings, old, plan: Plan, *, dim: int, tick: Callable[[str, i
               or [""] for p in passages]
     _keyword(writer, old, plan.removed, tokens, base=base, settings=settings)
     tick("write", 4, generation.WRITE_STEPS)
-    counts = [(d, _size(old, d)) for d in plan.base_docs]
+    counts = [(d, old.passages.size_of(d.doc_id)) for d in plan.base_docs]
     manifest = generation.describe(settings, dim=dim, passages=base + len(passages),
                                    sentences=base_sentences + sentences,
                                    documents=counts + [(s.doc, len(s.passages)) for s in plan.slots])
@@ -133,12 +134,11 @@ def _keyword(writer, old, removed: np.ndarray, tokens: list[list[str]], *, base:
         writer.write(f"delta/bm25/{name}.npy", _npy(fwd[name]))
     writer.write("delta/bm25/df.npy", _npy(df))
     writer.write("delta/bm25/added.txt", "\n".join(list(vocab)[known:]).encode("utf-8"))
-    writer.write("delta/bm25/stats.json", json.dumps({"live": live, "avglen": avglen}).encode("utf-8"))
+    writer.write("delta/bm25/stats.json", json.dumps({"avglen": avglen}).encode("utf-8"))
     if not bm25s:
         return
-    dead = np.zeros(base, dtype=bool)
-    dead[removed] = True
     fwd["avglen"] = avglen
+    dead = delta.dead_mask(base, removed)
     data, rows, ptr = F.bm25s_matrix([(base_fwd, dead), (fwd, None)], idf=F.idf(df, live), avglen=avglen,
                                      k1=settings.bm25_k1, b=settings.bm25_b)
     params = json.loads(got["bm25/params.index.json"])
@@ -156,11 +156,6 @@ def _live(old, settings) -> bool:
         return layout.read_current(settings.index_dir) == old.generation
     except (OSError, UnicodeDecodeError):
         return False
-
-
-def _size(old, doc: Document) -> int:
-    lo, hi = old.passages.document_rows(doc.doc_id)
-    return hi - lo
 
 
 def _npy(array: np.ndarray) -> bytes:

@@ -23,9 +23,14 @@ _WHERE = re.compile(r"(\d+)(?:\.(\d+))?", re.ASCII)   # "<para>" or "<para>.<par
 CACHED_ROWS = 4096     # parsed passages kept: a query returns k of them and `ask` reads the top ones again
 
 
+def line(p: Passage) -> bytes:
+    """A passage's line of passages.jsonl."""
+    return (json.dumps(p.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
+
+
 def encode(passages: Sequence[Passage], documents: Sequence[Document]) -> tuple[bytes, bytes]:
     """passages.jsonl (a JSON object per line) and rows.npy (its row table) for a new generation."""
-    lines = [(json.dumps(p.to_json(), ensure_ascii=False) + "\n").encode("utf-8") for p in passages]
+    lines = [line(p) for p in passages]
     out = io.BytesIO()
     np.save(out, row_table([len(line) for line in lines], passages, documents), allow_pickle=False)
     return b"".join(lines), out.getvalue()
@@ -38,8 +43,7 @@ def write(writer, passages: Sequence[Passage], documents: Sequence[Document]) ->
 
     def blocks():
         for a in range(0, len(passages), CACHED_ROWS):
-            lines = [(json.dumps(p.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
-                     for p in passages[a:a + CACHED_ROWS]]
+            lines = [line(p) for p in passages[a:a + CACHED_ROWS]]
             sizes.extend(map(len, lines))
             yield b"".join(lines)
     writer.write_chunks("passages.jsonl", blocks())
@@ -95,7 +99,6 @@ class PassageTable(Sequence):
         answerable = ~self.boilerplate if self.removed is None else ~self.boilerplate & ~self.removed
         self.answer_rows = np.flatnonzero(answerable) if self.boilerplate.any() else None
         self.live = len(live)
-        self.table = rows              # rows.npy as read: an update copies the base's part (rag.store.delta_write)
         self.sentence_start = np.concatenate([[0], np.cumsum(rows["sentences"], dtype=np.int64)])
         self.doc_index = {d.doc_id: i for i, d in enumerate(documents)}
         at = np.searchsorted(doc[live], np.arange(len(documents) + 1))   # document i: live[at[i]:at[i+1]]
@@ -151,6 +154,11 @@ class PassageTable(Sequence):
         """(first row, end row) of a document's passages, (0, 0) for an unknown one."""
         i = self.doc_index.get(doc_id)
         return (0, 0) if i is None else (int(self.first[i]), int(self.end[i]))
+
+    def size_of(self, doc_id: str) -> int:
+        """How many passages a document has (0 for an unknown one)."""
+        lo, hi = self.document_rows(doc_id)
+        return hi - lo
 
     def of_document(self, doc_id: str) -> list[Passage]:
         """A document's passages, in order."""

@@ -182,6 +182,11 @@ class _Passages:
     def __len__(self) -> int:
         return self._snap.n
 
+    @property
+    def live(self) -> int:
+        """Every row (a Qdrant generation has no removed rows kept in place)."""
+        return self._snap.n
+
     def __getitem__(self, row: int) -> Passage:
         return self._snap.points([row])[0].passage
 
