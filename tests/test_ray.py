@@ -126,6 +126,14 @@ def test_ray_errors_name_the_fix():
     assert "install this project on every node" in str(explain(ModuleNotFoundError("No module named 'rag'"), "h:1"))
 
 
+def test_only_a_client_server_that_failed_to_start_is_tried_again():
+    from rag.embed.ray_encode import _transient
+    assert _transient(ConnectionAbortedError("Initialization failure from server:\npsutil.ZombieProcess: ..."))
+    assert _transient(ConnectionError("ray client connection timeout: Starting Ray client server failed"))
+    assert not _transient(ConnectionError("Failed to connect to GCS at 127.0.0.1:1"))
+    assert not _transient(ValueError("bad address"))
+
+
 def test_the_query_path_never_imports_ray(real_index):
     code = ("import sys, rag\nfrom pathlib import Path\nfrom rag import Engine, Settings\n"
             f"e = Engine.open(Settings(docs_dir=Path({str(SEEDS)!r}), index_dir=Path({str(real_index)!r})),"

@@ -160,16 +160,15 @@ class RayEmbedder:
         if self._export is not None:
             return
         if not ray.is_initialized():   # else this process is already a driver of a cluster: use it
-            for attempt in (1, 2):
+            for attempt in (1, 2, 3):
                 try:
                     ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
                     break
                 except (ConnectionError, RuntimeError, ValueError, AssertionError) as exc:
                     with contextlib.suppress(Exception):   # a failed init leaves state that breaks the next one
                         ray.shutdown()
-                    # Through ray:// the head starts a server per client; on a busy head that start can fail
-                    # once ("Starting Ray client server failed", seen in CI under load): try once more.
-                    if attempt == 1 and "client server failed" in str(exc):
+                    if attempt < 3 and _transient(exc):
+                        time.sleep(attempt)
                         continue
                     raise explain(exc, self.address) from None
             self._connected = True
@@ -235,6 +234,14 @@ def _retries() -> dict:
     """The workers' fault tolerance: ray.data's default retries a crashing call for ever, which would
     hang a build on a batch that always kills its worker (out of memory, say)."""
     return {"max_restarts": RETRIES, "max_task_retries": RETRIES}
+
+
+def _transient(exc: Exception) -> bool:
+    """Through ray:// the head starts a server per client; on a busy head that start can fail ("Starting Ray
+    client server failed", or the new server exits before it is up: "Initialization failure from server",
+    seen in CI under load). Worth another try; a wrong address or a refused connection is not."""
+    return isinstance(exc, ConnectionAbortedError) or any(
+        m in str(exc) for m in ("client server failed", "Initialization failure from server"))
 
 
 def _export_files(onnx_dir: Path, encoder: str, fingerprint: str) -> dict[str, bytes]:
