@@ -46,24 +46,41 @@ WRITE = ("passage table", "vector index", "sentence vectors", "keyword index", "
 class Replay:
     """The product's ONNX embedder with the model call replaced by cached real-structured vectors."""
 
-    def __init__(self, real, x: np.ndarray):
-        self.x, self.calls, self.encoded = x, 0, 0
+    def __init__(self, real, path: Path):
+        """The vectors are read from `path` (a .npy file) a block at a time, not mapped: a mapping's
+        pages count in this process's RSS (1.5 GB at 1M) and are not the product's memory."""
+        x = np.load(path, mmap_mode="r")
+        self.path, self.offset, self.n, self.at, self.encoded = path, x.offset, len(x), {False: 0, True: 0}, 0
         self.name, self.dim, self.max_tokens, self.backend = real.name, real.dim, real.max_tokens, "replay"
         self.counts_add_up, self.count_tokens, self.fingerprint = real.counts_add_up, real.count_tokens, ""
         self.count_tokens_batch, self.encode_queries = real.count_tokens_batch, real.encode_queries
 
     def encode_passages(self, texts, progress=None) -> np.ndarray:
-        """The first call of a build is its passages, the second their sentences (noisy copies)."""
-        out, rng = np.empty((len(texts), self.dim), np.float32), np.random.default_rng(self.calls)
+        """Passages get the cached vectors in order, sentences noisy copies of them. A build encodes
+        its passages, then their sentences, a block of texts per call; a block of sentences is told
+        apart by its texts (one sentence each; a passage of these documents has several)."""
+        sentences = sum(t.count(". ") for t in texts) < len(texts) / 2
+        out, rng = np.empty((len(texts), self.dim), np.float32), np.random.default_rng(self.at[sentences])
         for a in range(0, len(texts), 100_000):
-            rows = np.arange(a, min(a + 100_000, len(texts))) % len(self.x)
-            v = self.x[rows] + (P.NOISE * rng.standard_normal((len(rows), self.dim), dtype=np.float32)
-                                if self.calls % 2 else 0)
+            rows = (self.at[sentences] + np.arange(a, min(a + 100_000, len(texts)))) % self.n
+            v = self.rows(rows) + (P.NOISE * rng.standard_normal((len(rows), self.dim), dtype=np.float32)
+                                if sentences else 0)
             out[a:a + len(rows)] = v / np.linalg.norm(v, axis=1, keepdims=True)
             if progress:
                 progress(len(rows))
-        self.calls, self.encoded = self.calls + 1, self.encoded + len(texts)
+        self.at[sentences] += len(texts)
+        self.encoded += len(texts)
         return out
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """Rows that run on by one (wrapping at the end), read from the file."""
+        parts, start = [], 0
+        for end in [*(np.flatnonzero(np.diff(rows) != 1) + 1).tolist(), len(rows)]:
+            lo, k = int(rows[start]), end - start
+            parts.append(np.fromfile(self.path, np.float32, count=k * self.dim,
+                                     offset=self.offset + lo * self.dim * 4).reshape(k, self.dim))
+            start = end
+        return np.vstack(parts)
 
 
 def docs_folder(n: int) -> Path:
@@ -88,7 +105,7 @@ def child(step: str, n: int) -> dict:
     docs, index = docs_folder(n), D.CACHE / f"build-index-{n}"
     settings = Settings(docs_dir=docs, index_dir=index)
     emb = Replay(onnx_embed.try_load(next(P.ONNX.glob("*/export.json")).parent, settings.model),
-                 np.load(D.CACHE / "vectors.npy", mmap_mode="r"))
+                 D.CACHE / "vectors.npy")
     first, kept = docs / "doc00000.txt", docs / ".doc00000.txt.orig"    # hidden: not a document
     if step == "scratch":
         restore(docs)                          # the folder as docs_folder wrote it

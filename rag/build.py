@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from . import ingest, library, readers
+from . import build_fresh, ingest, library, readers
 from .config import Settings
-from .schema import BadInput, BuildReport, Document, Passage
+from .schema import BadInput, BuildReport, Document
 from .store import delta_write, generation, publish
-from .store.generation import indexed_text
 from .store.snapshot import Snapshot
 
 Progress = Callable[[str, int, int], None]   # (stage, done, total)
-# Sentences per encoder call when building: their vectors (4 per passage, 6 GB at a million
-# passages) wait on disk for the write instead of in memory. Batches are still length-sorted
-# within each call, so the vectors equal those of one call to within float rounding.
-SPILL_ROWS = 65_536
 
 
 def document_files(docs_dir: Path) -> list[Path]:
@@ -45,10 +40,14 @@ def build(settings: Settings, get_embedder: Callable, *, previous: Snapshot | No
     old = previous if previous is not None and not rebuild and not stale else None
     old_docs = {d.file: d for d in old.documents} if old else {}
     originals = {f: m.get("original", "") for f, m in library.sources(settings.docs_dir).items()}
-    with publish.Writer(settings.index_dir) as writer:
-        slots, skipped, fresh, seen = [], [], [], set()   # a Slot; an unchanged Document; None until parsed
+    slots, skipped, seen = [], [], set()   # a Slot; an unchanged Document; None until embedded
+    with publish.Writer(settings.index_dir) as writer, \
+            build_fresh.Fresh(settings, get_embedder, writer.work_file, skipped) as fresh:
         shas: dict[str, str] = {}
-        for path in files:
+        tick("read", 0, len(files))
+        for i, path in enumerate(files):
+            if i % 200 == 0 and i:
+                tick("read", i, len(files))
             try:
                 data = readers.load_file(path, settings.max_file_bytes)
             except ingest.UnsupportedDocument as exc:
@@ -66,10 +65,10 @@ def build(settings: Settings, get_embedder: Callable, *, previous: Snapshot | No
                 slots.append(prev)        # re-used from the old generation only if a new one is written
             else:
                 slots.append(None)
-                fresh.append((len(slots) - 1, path, data, doc_id, sha, original))
+                fresh.add(len(slots) - 1, path, data, doc_id=doc_id, sha=sha, original=original)
+        tick("read", len(files), len(files))
         unchanged = [s.file for s in slots if s is not None]
-        new, embedded = (_ingest_new(settings, get_embedder, fresh, slots=slots, skipped=skipped, tick=tick,
-                                     spill=writer.work_file("sentences.f32")) if fresh else ([], 0))
+        new, embedded = fresh.embed(slots, tick)
         slots = [s for s in slots if s is not None]
         if not slots:
             raise BadInput(f"no documents to index in {settings.docs_dir}/ (add .txt, .md, .html or .pdf files)"
@@ -98,39 +97,6 @@ def build(settings: Settings, get_embedder: Callable, *, previous: Snapshot | No
                        written="update" if update is not None else "whole")
 
 
-def _ingest_new(settings: Settings, get_embedder, fresh, *, slots, skipped, tick,
-                spill: Path) -> tuple[list[str], int]:
-    """Parse new or changed files, embed all their passages in one batched pass, fill their slots."""
-    emb = get_embedder()
-    parsed = []
-    room = {"lead": "lead", "title": "all"}.get(settings.context, "none")
-    tick("read", 0, len(fresh))
-    for i, (slot, path, data, doc_id, sha, original) in enumerate(fresh):
-        try:
-            got = readers.read(path.name, data, max_pages=settings.max_pages, seconds=settings.parse_seconds)
-            doc, passages = ingest.parse(path.name, got.text, count=emb.count_tokens, limit=emb.max_tokens,
-                                         doc_id=doc_id, sha=sha, title_room=room, extracted=got,
-                                         original=original, counts=emb.count_tokens_batch,
-                                         adds_up=emb.counts_add_up)
-        except ingest.UnsupportedDocument as exc:
-            skipped.append((path.name, str(exc)))
-            continue
-        if passages:
-            parsed.append((slot, doc, passages))
-        else:
-            skipped.append((path.name, f"{path.name}: no text to index (empty, or only whitespace)"))
-        if i % 200 == 0 or i == len(fresh) - 1:
-            tick("read", i + 1, len(fresh))
-    flat = [(doc, p) for _, doc, ps in parsed for p in ps]
-    vecs, counts, sentences = _embed(emb, flat, settings, tick=tick, spill=spill)
-    row = srow = 0
-    for slot, doc, passages in parsed:
-        n, m = len(passages), sum(counts[row:row + len(passages)])
-        slots[slot] = generation.Slot(doc, passages, vecs[row:row + n], m, lambda a=srow, m=m: sentences(a, m))
-        row, srow = row + n, srow + m
-    return [doc.file for _, doc, _ in parsed], len(flat)
-
-
 def _unique(doc_id: str, seen: set, name: str) -> str:
     if doc_id in seen:
         doc_id = ingest.doc_id_for(name.replace(".", "_"))
@@ -139,46 +105,9 @@ def _unique(doc_id: str, seen: set, name: str) -> str:
 
 
 def _reuse(old: Snapshot, doc: Document) -> generation.Slot:
-    """An unchanged document's passages and vectors, taken from the old generation; its sentence
-    vectors are read from there when they are written (a block per document, never all at once)."""
+    """An unchanged document's passages and vectors, taken from the old generation when they are
+    written: its lines copied, its vectors and sentence vectors read then (never all at once)."""
     lo, hi = old.passages.document_rows(doc.doc_id)
     a, b = (int(old.sentence_start[lo]), int(old.sentence_start[hi])) if len(old.sentences) else (0, 0)
-    return generation.Slot(doc, old.passages.rows(lo, hi), old.vectors_of(np.arange(lo, hi)),
+    return generation.Slot(doc, old.passages.lines(lo, hi), lambda: old.vectors_of(np.arange(lo, hi)),
                            b - a, lambda: old.sentences.span(a, b))
-
-
-def _embed(emb, flat: list[tuple[Document, Passage]], settings: Settings, *, tick: Progress, spill: Path):
-    """Vectors for the passages, in one batched pass; for answers, their sentences' vectors, encoded
-    SPILL_ROWS at a time and written to `spill` as they come. Returns the passage vectors, the
-    sentence count of each passage, and read(first, count) for rows of the sentence vectors."""
-    def progress(stage: str, total: int) -> Callable[[int], None]:
-        done = [0]
-        tick(stage, 0, total)
-
-        def step(n: int) -> None:
-            done[0] += n
-            tick(stage, done[0], total)
-        return step
-    vecs = emb.encode_passages([indexed_text(p, settings.context, d) for d, p in flat],
-                               progress("embed", len(flat)))
-    dim = vecs.shape[1]
-    counts = [len(p.sentences) if settings.answer_vectors else 0 for _, p in flat]
-    step = progress("embed sentences", sum(counts)) if sum(counts) else None
-
-    def blocks():   # SPILL_ROWS sentence texts at a time, made as they are needed (not 4M strings at once)
-        texts: list[str] = []
-        for _, p in flat if settings.answer_vectors else ():
-            texts += p.sentence_texts()
-            while len(texts) >= SPILL_ROWS:
-                yield texts[:SPILL_ROWS]
-                texts = texts[SPILL_ROWS:]
-        if texts:
-            yield texts
-    with open(spill, "wb") as f:
-        for texts in blocks():
-            block = np.ascontiguousarray(emb.encode_passages(texts, step), np.float32)
-            f.write(block.reshape(-1, dim).data if block.size else b"")
-
-    def read(first: int, count: int) -> np.ndarray:
-        return np.fromfile(spill, np.float32, count=count * dim, offset=first * dim * 4).reshape(count, dim)
-    return vecs, counts, read

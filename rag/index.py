@@ -7,6 +7,7 @@ float16-stored vectors, which keeps every vector (reconstructable to within floa
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 import faiss
 import numpy as np
@@ -34,18 +35,28 @@ HNSW_M, EF_CONSTRUCTION, EF_SEARCH = 32, 160, 384
 def build(vectors: np.ndarray, ann_min_rows: int = ANN_MIN_ROWS) -> faiss.Index:
     """An inner-product index over the rows of `vectors`: exact below `ann_min_rows` rows, else HNSW."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if len(vectors) < max(ann_min_rows, 1):
-        index = faiss.IndexFlatIP(vectors.shape[1])
+    return build_blocks([vectors], rows=len(vectors), dim=vectors.shape[1], ann_min_rows=ann_min_rows)
+
+
+def build_blocks(blocks: Iterable[np.ndarray], *, rows: int, dim: int, ann_min_rows: int = ANN_MIN_ROWS) -> faiss.Index:
+    """The index of `build` over `rows` vectors that come a block at a time (a build never holds them
+    all: 1.5 GB at a million rows). An HNSW graph grows block by block, as HNSW does by design."""
+    if rows < max(ann_min_rows, 1):
+        index = faiss.IndexFlatIP(dim)
     else:   # float16 storage: half the memory, recall and speed as float32 (measured)
-        index = faiss.IndexHNSWSQ(vectors.shape[1], faiss.ScalarQuantizer.QT_fp16, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction, index.hnsw.efSearch = EF_CONSTRUCTION, EF_SEARCH
-        index.train(vectors[:1])   # fp16 needs no statistics
-    if len(vectors):
-        faiss.omp_set_num_threads(BUILD_THREADS)
-        try:
-            index.add(vectors)
-        finally:
-            faiss.omp_set_num_threads(1)   # this thread's later searches
+        index.train(np.zeros((1, dim), np.float32))   # fp16 needs no statistics
+    faiss.omp_set_num_threads(BUILD_THREADS)
+    try:
+        for block in blocks:
+            block = np.ascontiguousarray(block, dtype=np.float32).reshape(-1, dim)
+            if len(block):
+                index.add(block)
+    finally:
+        faiss.omp_set_num_threads(1)   # this thread's later searches
+    if index.ntotal != rows:
+        raise ValueError(f"vector index: {index.ntotal} vectors added, {rows} announced")
     return index
 
 

@@ -142,7 +142,7 @@ def test_manifest_counts_and_progress_per_document(fake_engine, docs):
     new = [p for p in snap.passages if p.doc_id == "extra"]
     assert last["embed"] == (len(new), len(new))
     assert last["embed sentences"] == (2, 2) == (sum(len(p.sentences) for p in new),) * 2
-    assert ticks[0] == ("read", 0, 1) and last["reuse"] == (5, 5) and ticks[-1] == ("write", 5, 5)
+    assert ticks[0] == ("read", 0, 6) and last["read"] == (6, 6) and last["reuse"] == (5, 5) and ticks[-1] == ("write", 5, 5)
     writes = [done for stage, done, _ in ticks if stage == "write"]
     assert writes == sorted(writes) == list(range(6))   # passages, vectors, sentences, keyword index, publish
 

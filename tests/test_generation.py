@@ -75,10 +75,10 @@ def test_incremental_build_reuses_vectors_exactly(docs, tmp_path, fake, monkeypa
 
 
 def test_sentence_vectors_encoded_in_chunks_equal_one_call(docs, tmp_path, fake, monkeypatch):
-    from rag import build
+    from rag import build_fresh
     from rag.config import Settings
     whole = Engine.open(Settings(docs_dir=docs, index_dir=tmp_path / "whole", model=fake.name), embedder=fake)
-    monkeypatch.setattr(build, "SPILL_ROWS", 7)
+    monkeypatch.setattr(build_fresh, "SPILL_ROWS", 7)
     calls = []
     real = fake.encode_passages
     monkeypatch.setattr(fake, "encode_passages", lambda texts, progress=None: calls.append(len(texts))
@@ -87,10 +87,12 @@ def test_sentence_vectors_encoded_in_chunks_equal_one_call(docs, tmp_path, fake,
     chunked = Engine(Settings(docs_dir=docs, index_dir=tmp_path / "chunked", model=fake.name), embedder=fake)
     chunked.build(progress=lambda *t: ticks.append(t))
     a, b = whole._snapshot(), chunked._snapshot()
-    assert max(calls[1:]) == 7 and sum(calls[1:]) == len(b.sentences) > 7    # sentences 7 at a time
+    assert max(calls) == 7 and sum(calls) == len(b.passages) + len(b.sentences)    # passages, sentences 7 at a time
     assert np.array_equal(a.sentence_vectors, b.sentence_vectors)
-    done = [d for s, d, _ in ticks if s == "embed sentences"]
-    assert done == sorted(done) and done[-1] == len(b.sentences)
+    assert np.array_equal(a.all_vectors(), b.all_vectors())
+    for stage, total in (("embed", len(b.passages)), ("embed sentences", len(b.sentences))):
+        done = [d for s, d, _ in ticks if s == stage]
+        assert done == sorted(done) and done[-1] == total
     index = tmp_path / "chunked"
     assert sorted(p.name for p in index.iterdir() if p.name.startswith(".tmp")) == []   # the work file is gone
-    assert not any(p.suffix == ".f32" for p in b.folder.rglob("*"))
+    assert not any(p.suffix == ".f32" or ".tmp-work" in str(p) for p in b.folder.rglob("*"))

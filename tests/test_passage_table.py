@@ -13,7 +13,7 @@ import pytest
 from rag import cite, files, ingest, query
 from rag.engine import Engine
 from rag.schema import DocFilter, IndexMismatch, Passage
-from rag.store import layout, sentences
+from rag.store import layout, publish, sentences
 from rag.store import passages as T
 from rag.store.snapshot import Snapshot
 from rag.store.blocks import Checked
@@ -56,6 +56,28 @@ def test_table_reads_back_every_passage_and_row_fact(tmp_path, seed_corpus, monk
         assert table.doc_rows[d.doc_id].tolist() == want
         assert table.of_document(d.doc_id) == [passages[i] for i in want]
     assert set(table.doc_rows) == {d.doc_id for d in docs} and table.of_document("nope") == []
+
+
+def test_a_builds_spilled_lines_and_a_tables_lines_copy_byte_for_byte(tmp_path, seed_corpus, monkeypatch):
+    """What a build holds of each document (rag.store.passage_lines): its lines in a work file, or in
+    the old table for a re-used one; either reads back as the passages and makes the same table."""
+    from rag.store import passage_lines
+    docs, passages = seed_corpus
+    spill = passage_lines.Spill(tmp_path / "work.jsonl", T.ROW)
+    parts = [spill.add([p for p in passages if p.doc_id == d.doc_id]) for d in docs]
+    monkeypatch.setattr(passage_lines, "BLOCK_ROWS", 3)
+    assert [p for part in parts for p in part] == passages and parts[1][-1] == parts[1][len(parts[1]) - 1]
+    text, rows = T.encode(passages, docs)
+    assert b"".join(part.raw() for part in parts) == text
+    table = open_table(tmp_path, docs, passages)
+    again = [table.lines(*table.document_rows(d.doc_id)) for d in docs]
+    assert [p for part in again for p in part] == passages
+    for k, made in enumerate((parts, again)):
+        with publish.Writer(tmp_path / f"index{k}") as writer:
+            T.write(writer, made)
+            assert (writer.tmp / "passages.jsonl").read_bytes() == text
+            assert (writer.tmp / "rows.npy").read_bytes() == rows
+    spill.close()
 
 
 def test_by_id_refuses_what_is_not_a_passage_id(tmp_path, seed_corpus):

@@ -50,6 +50,26 @@ def test_ann_finds_the_exact_top_hits_on_clustered_data(pair):
     assert np.mean(recall) >= 0.95
 
 
+@pytest.mark.parametrize("ann_min_rows", [vindex.ANN_MIN_ROWS, 1])
+def test_an_index_built_a_block_at_a_time_answers_as_one_built_at_once(vectors, ann_min_rows):
+    """What a build does (rag.store.generation): vectors added in blocks, never all held at once."""
+    whole = vindex.build(vectors, ann_min_rows=ann_min_rows)
+    blocks = vindex.build_blocks((vectors[a:a + 700] for a in range(0, len(vectors), 700)), rows=len(vectors),
+                                 dim=vectors.shape[1], ann_min_rows=ann_min_rows)
+    assert vindex.approximate(blocks) == vindex.approximate(whole) and blocks.ntotal == len(vectors)
+    exact = vindex.build(vectors)
+    recall = []
+    for q in clustered(50, seed=3):
+        want = vindex.search(exact, q, 10)[1]
+        got, same = vindex.search(blocks, q, 10)[1], vindex.search(whole, q, 10)[1]
+        if not vindex.approximate(whole):
+            assert got.tolist() == same.tolist()           # exact: the same rows, in the same order
+        recall.append(len(set(got.tolist()) & set(want.tolist())) / 10)
+    assert np.mean(recall) >= 0.95
+    with pytest.raises(ValueError, match="announced"):
+        vindex.build_blocks([vectors[:10]], rows=11, dim=vectors.shape[1])
+
+
 def test_ann_save_load_round_trip_keeps_vectors_and_results(pair, vectors):
     _, ann = pair
     again = vindex.from_bytes(vindex.to_bytes(ann), ann.d, ann.ntotal)

@@ -89,7 +89,7 @@ def write(writer, settings, old, plan: Plan, *, dim: int, tick: Callable[[str, i
     added["offset"] += int(old.manifest["files"]["passages.jsonl"]["bytes"])
     writer.write("rows.npy", _npy(np.concatenate([table, added])))
     tick("write", 1, generation.WRITE_STEPS)
-    vecs = np.vstack([s.vectors.reshape(-1, dim) for s in plan.slots] or [np.zeros((0, dim), np.float32)])
+    vecs = np.vstack([s.vectors().reshape(-1, dim) for s in plan.slots] or [np.zeros((0, dim), np.float32)])
     writer.write("delta/vectors.faiss", vindex.to_bytes(vindex.build(vecs, ann_min_rows=len(vecs) + 1)))
     writer.write("delta/removed.npy", _npy(plan.removed))
     tick("write", 2, generation.WRITE_STEPS)

@@ -1,15 +1,16 @@
 """Writing one index generation: the files rag/build.py publishes through rag.store.publish.Writer.
 
-Memory stays near one copy of the vectors whatever the corpus size: sentence vectors (4 per passage
-on average, 6 GB at a million passages) are streamed into sentences.npy block by block, never
-stacked into one array or serialised into one bytes object."""
+Memory stays bounded whatever the corpus size: passages are copied as lines and parsed a block at a
+time for the keyword index, vectors go into the vector index a block at a time, and sentence vectors
+(4 per passage on average, 6 GB at a million passages) are streamed into sentences.npy block by
+block, never stacked into one array or serialised into one bytes object."""
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -21,18 +22,24 @@ from ..lexical import Lexical
 from ..schema import Document, Passage
 from . import passages as passage_table
 from . import publish
+from .passage_lines import Lines
 
 # The write's progress steps: passage table, vector index, sentence vectors, keyword index, publish.
 WRITE_STEPS = 5
 
 
+# Vectors added to the vector index per call: a block at a time, never all of them (1.5 GB at 1M rows).
+INDEX_BLOCK_ROWS = 131_072
+
+
 @dataclass(frozen=True)
 class Slot:
-    """One document of a generation: its passages, their vectors (n, dim), and its m sentence
-    vectors, made only when written (a re-used document's are read from the old generation then)."""
+    """One document of a generation: its passages (lines in a file, parsed when read: rag.store.
+    passage_lines), and the reads of their vectors (n, dim) and of its m sentence vectors, made only
+    when written (from the build's work files, or a re-used document's from the old generation)."""
     doc: Document
-    passages: list[Passage]
-    vectors: np.ndarray
+    passages: Lines
+    vectors: Callable[[], np.ndarray]
     sentence_rows: int
     sentences: Callable[[], np.ndarray]
 
@@ -51,14 +58,13 @@ def write(writer: publish.Writer, settings: Settings, slots: Sequence[Slot], *, 
           tick: Callable[[str, int, int], None]) -> str:
     """Write every file of the generation from the documents' slots, then publish it."""
     docs = [s.doc for s in slots]
-    passages = [p for s in slots for p in s.passages]
+    rows = sum(len(s.passages) for s in slots)
     tick("write", 0, WRITE_STEPS)
     writer.write("documents.json", json.dumps([d.to_json() for d in docs], ensure_ascii=False).encode("utf-8"))
-    passage_table.write(writer, passages, docs)   # passages.jsonl and its row table rows.npy
+    passage_table.write(writer, [s.passages for s in slots])   # passages.jsonl and its row table rows.npy
     tick("write", 1, WRITE_STEPS)
-    vecs = np.vstack([s.vectors.reshape(-1, dim) for s in slots]).astype(np.float32, copy=False)
-    index = vindex.build(vecs, ann_min_rows=settings.hnsw_min_rows)
-    del vecs                                          # the index holds its own copy
+    index = vindex.build_blocks(_blocks((s.vectors for s in slots), dim), rows=rows, dim=dim,
+                                ann_min_rows=settings.hnsw_min_rows)
     vindex.save(index, writer.tmp / "vectors.faiss")  # straight to the file, then checksummed from it
     del index
     writer.add_file("vectors.faiss")
@@ -67,16 +73,30 @@ def write(writer: publish.Writer, settings: Settings, slots: Sequence[Slot], *, 
                           rows=sum(s.sentence_rows for s in slots), dim=dim)
     tick("write", 3, WRITE_STEPS)
     by_doc = {d.doc_id: d for d in docs}
-    Lexical.build((indexed_text(p, settings.context, by_doc.get(p.doc_id)) for p in passages),
+    Lexical.build((indexed_text(p, settings.context, by_doc.get(p.doc_id)) for s in slots for p in s.passages),
                   settings.bm25_k1, settings.bm25_b, stopwords=settings.stopwords,
-                  tantivy_min_rows=settings.tantivy_min_rows, rows=len(passages)).save(writer.tmp / "bm25")
+                  tantivy_min_rows=settings.tantivy_min_rows, rows=rows).save(writer.tmp / "bm25")
     writer.add_folder("bm25")
     tick("write", 4, WRITE_STEPS)
-    manifest = describe(settings, dim=dim, passages=len(passages), sentences=sentences,
+    manifest = describe(settings, dim=dim, passages=rows, sentences=sentences,
                         documents=[(s.doc, len(s.passages)) for s in slots])
     name = writer.publish(manifest)
     tick("write", WRITE_STEPS, WRITE_STEPS)
     return name
+
+
+def _blocks(reads: Iterable[Callable[[], np.ndarray]], dim: int) -> Iterator[np.ndarray]:
+    """The documents' vectors, read in order and stacked INDEX_BLOCK_ROWS or more at a time."""
+    held: list[np.ndarray] = []
+    count = 0
+    for read in reads:
+        held.append(np.asarray(read(), np.float32).reshape(-1, dim))
+        count += len(held[-1])
+        if count >= INDEX_BLOCK_ROWS:
+            yield np.vstack(held)
+            held, count = [], 0
+    if held:
+        yield np.vstack(held)
 
 
 def describe(settings: Settings, *, dim: int, passages: int, sentences: int,

@@ -6,7 +6,6 @@ sentence count and boilerplate flag. At a million passages that is 25 MB instead
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import weakref
@@ -16,6 +15,8 @@ from functools import lru_cache
 import numpy as np
 
 from ..schema import Document, IndexMismatch, Passage
+from .passage_lines import Lines, line  # noqa: F401  (line: the format, re-exported)
+from .passage_lines import parse as _parse
 
 ROW = np.dtype([("offset", "<i8"), ("doc", "<i4"), ("para", "<i4"), ("part", "<i4"),
                 ("sentences", "<i4"), ("boilerplate", "?")])
@@ -23,32 +24,25 @@ _WHERE = re.compile(r"(\d+)(?:\.(\d+))?", re.ASCII)   # "<para>" or "<para>.<par
 CACHED_ROWS = 4096     # parsed passages kept: a query returns k of them and `ask` reads the top ones again
 
 
-def line(p: Passage) -> bytes:
-    """A passage's line of passages.jsonl."""
-    return (json.dumps(p.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
-
-
 def encode(passages: Sequence[Passage], documents: Sequence[Document]) -> tuple[bytes, bytes]:
-    """passages.jsonl (a JSON object per line) and rows.npy (its row table) for a new generation."""
+    """passages.jsonl (a JSON object per line) and rows.npy (its row table), in memory (tests, tools)."""
     lines = [line(p) for p in passages]
     out = io.BytesIO()
-    np.save(out, row_table([len(line) for line in lines], passages, documents), allow_pickle=False)
+    np.save(out, row_table([len(x) for x in lines], passages, documents), allow_pickle=False)
     return b"".join(lines), out.getvalue()
 
 
-def write(writer, passages: Sequence[Passage], documents: Sequence[Document]) -> None:
-    """Write passages.jsonl and rows.npy into a generation being built (a publish.Writer), the lines a
-    block of CACHED_ROWS at a time: never the whole text in memory (1-2 GB at a million passages)."""
-    sizes: list[int] = []
-
-    def blocks():
-        for a in range(0, len(passages), CACHED_ROWS):
-            lines = [line(p) for p in passages[a:a + CACHED_ROWS]]
-            sizes.extend(map(len, lines))
-            yield b"".join(lines)
-    writer.write_chunks("passages.jsonl", blocks())
+def write(writer, parts: Sequence[Lines]) -> None:
+    """Write passages.jsonl and its row table rows.npy into a generation being built (a
+    publish.Writer): parts[i] are document i's lines, copied as they are a document at a time, so
+    neither the whole text nor the Passage objects are ever in memory (2 GB at a million passages)."""
+    writer.write_chunks("passages.jsonl", (part.raw() for part in parts if len(part)))
+    rows = np.concatenate([part.fields for part in parts] or [np.zeros(0, ROW)])
+    sizes = np.concatenate([part.sizes for part in parts] or [np.zeros(0, np.int64)])
+    rows["offset"] = np.cumsum(sizes) - sizes
+    rows["doc"] = np.repeat(np.arange(len(parts), dtype=np.int32), [len(part) for part in parts])
     out = io.BytesIO()
-    np.save(out, row_table(sizes, passages, documents), allow_pickle=False)
+    np.save(out, rows, allow_pickle=False)
     writer.write("rows.npy", out.getvalue())
 
 
@@ -66,13 +60,6 @@ def row_table(sizes: Sequence[int], passages: Sequence[Passage], documents: Sequ
 
 def _read(file, starts: np.ndarray, ends: np.ndarray, *, row: int) -> Passage:
     return _parse(file.pread(int(ends[row] - starts[row]), int(starts[row])))
-
-
-def _parse(line: bytes) -> Passage:
-    try:
-        return Passage.from_json(json.loads(line))
-    except (ValueError, TypeError, KeyError) as exc:   # the bytes passed their checksum: a bad build
-        raise IndexMismatch(f"passages.jsonl has a malformed row ({exc}); run: python -m rag index --rebuild") from None
 
 
 class PassageTable(Sequence):
@@ -112,7 +99,7 @@ class PassageTable(Sequence):
     def parse(cls, file, documents: Sequence[Document]) -> "PassageTable":
         """The table of a generation written before rows.npy existed: made by reading every row once."""
         lines = file.read().splitlines(keepends=True)
-        return cls(file, row_table([len(x) for x in lines], [_parse(line) for line in lines], documents), documents)
+        return cls(file, row_table([len(x) for x in lines], [_parse(x) for x in lines], documents), documents)
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -140,7 +127,15 @@ class PassageTable(Sequence):
         if hi <= lo:
             return []
         a, b = int(self._starts[lo]), int(self._ends[hi - 1])
-        return [_parse(line) for line in self._file.pread(b - a, a).splitlines()]
+        return [_parse(x) for x in self._file.pread(b - a, a).splitlines()]
+
+    def lines(self, lo: int, hi: int) -> Lines:
+        """Rows lo..hi-1 (consecutive, as a document's are) as lines to copy into a new table."""
+        fields = np.zeros(max(0, hi - lo), ROW)
+        fields["para"], fields["part"] = self.para[lo:hi], self.part[lo:hi]
+        fields["sentences"] = np.diff(self.sentence_start[lo:hi + 1]) if hi > lo else 0
+        fields["boilerplate"] = self.boilerplate[lo:hi]
+        return Lines(self._file.pread, np.append(self._starts[lo:hi], self._ends[hi - 1:hi]), fields)
 
     @property
     def by_id(self) -> Mapping[str, int]:

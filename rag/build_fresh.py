@@ -1,0 +1,115 @@
+"""The new or changed documents of a build (rag/build.py): each parsed as it is read, its passages
+written to a work file of passage lines (rag.store.passage_lines) and its file's bytes let go; then
+all their passages and sentences embedded, SPILL_ROWS texts per encoder call, into work files. Each
+document is left as a generation.Slot that reads its part of those files when it is written, so no
+step holds every Passage, text or vector of a million-passage build at once."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+
+from . import ingest, readers
+from .config import Settings
+from .schema import Document, Passage
+from .store import generation, passage_lines
+from .store import passages as passage_table
+from .store.generation import indexed_text
+
+Progress = Callable[[str, int, int], None]   # (stage, done, total)
+# Texts per encoder call: passage and sentence vectors (1.5 and 6 GB at a million passages) wait on
+# disk for the write instead of in memory. Batches are still length-sorted within each call, so
+# the vectors equal those of one call to within float rounding.
+SPILL_ROWS = 65_536
+
+
+class Fresh:
+    """Documents to embed, added in the order of their slots."""
+
+    def __init__(self, settings: Settings, get_embedder: Callable, work: Callable[[str], Path], skipped: list):
+        self.settings, self._get, self._work, self._skipped = settings, get_embedder, work, skipped
+        self._emb = self._spill = None
+        self.parsed: list[tuple[int, Document, passage_lines.Lines]] = []
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._spill is not None:
+            self._spill.close()
+
+    def add(self, slot: int, path: Path, data: bytes, *, doc_id: str, sha: str, original: str) -> None:
+        """Parse one file and spill its passages (a file that cannot be read joins `skipped`)."""
+        if self._emb is None:
+            self._emb = self._get()
+            self._spill = passage_lines.Spill(self._work("passages.jsonl"), passage_table.ROW)
+        s, emb = self.settings, self._emb
+        try:
+            got = readers.read(path.name, data, max_pages=s.max_pages, seconds=s.parse_seconds)
+            doc, passages = ingest.parse(path.name, got.text, count=emb.count_tokens, limit=emb.max_tokens,
+                                         doc_id=doc_id, sha=sha, extracted=got, original=original,
+                                         title_room={"lead": "lead", "title": "all"}.get(s.context, "none"),
+                                         counts=emb.count_tokens_batch, adds_up=emb.counts_add_up)
+        except ingest.UnsupportedDocument as exc:
+            self._skipped.append((path.name, str(exc)))
+            return
+        if passages:
+            self.parsed.append((slot, doc, self._spill.add(passages)))
+        else:
+            self._skipped.append((path.name, f"{path.name}: no text to index (empty, or only whitespace)"))
+
+    def embed(self, slots: list, tick: Progress) -> tuple[list[str], int]:
+        """Embed every added document's passages and sentences and fill its slot. Returns the files
+        embedded and their passage count."""
+        if not self.parsed:
+            return [], 0
+        docs = [(doc, lines) for _, doc, lines in self.parsed]
+        rows = sum(len(lines) for _, lines in docs)
+        answers = self.settings.answer_vectors
+        counts = sum(int(lines.fields["sentences"].sum()) for _, lines in docs) if answers else 0
+        context = self.settings.context
+        vectors = _encode(self._emb, _texts(docs, lambda d, p: [indexed_text(p, context, d)]),
+                          self._work("passages.f32"), tick, "embed", rows)
+        sentences = _encode(self._emb, _texts(docs, lambda d, p: p.sentence_texts()) if counts else iter(()),
+                            self._work("sentences.f32"), tick, "embed sentences", counts)
+        row = srow = 0
+        for slot, doc, lines in self.parsed:
+            n, m = len(lines), int(lines.fields["sentences"].sum()) if answers else 0
+            slots[slot] = generation.Slot(doc, lines, lambda a=row, n=n: vectors(a, n), m,
+                                          lambda a=srow, m=m: sentences(a, m))
+            row, srow = row + n, srow + m
+        return [doc.file for doc, _ in docs], rows
+
+
+def _texts(docs, make: Callable[[Document, Passage], list[str]]) -> Iterator[list[str]]:
+    """SPILL_ROWS texts at a time from the documents' passages, in order (parsed as they are needed)."""
+    texts: list[str] = []
+    for doc, lines in docs:
+        for p in lines:
+            texts += make(doc, p)
+        while len(texts) >= SPILL_ROWS:
+            yield texts[:SPILL_ROWS]
+            texts = texts[SPILL_ROWS:]
+    if texts:
+        yield texts
+
+
+def _encode(emb, blocks: Iterator[list[str]], path: Path, tick: Progress, stage: str, total: int):
+    """Encode blocks of texts into the float32 file `path`; returns read(first, count) of its rows."""
+    done, dim = [0], emb.dim
+    if total:
+        tick(stage, 0, total)
+
+    def step(n: int) -> None:
+        done[0] += n
+        tick(stage, done[0], total)
+    with open(path, "wb") as f:
+        for texts in blocks:
+            block = np.ascontiguousarray(emb.encode_passages(texts, step), np.float32)
+            f.write(block.reshape(-1, dim).data if block.size else b"")
+
+    def read(first: int, count: int) -> np.ndarray:
+        return np.fromfile(path, np.float32, count=count * dim, offset=first * dim * 4).reshape(count, dim)
+    return read

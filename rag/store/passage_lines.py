@@ -1,0 +1,89 @@
+"""A document's passages as lines of passages.jsonl, read when needed: what a build holds of each
+document between reading it and writing the generation, instead of its Passage objects (about 2 KB
+each, 2 GB at a million passages). A new document's lines are in the build's work file (Spill), a
+re-used one's in the previous generation's table (PassageTable.lines); either is copied into the
+new passages.jsonl byte for byte, and its row fields (paragraph, part, sentences, boilerplate) come
+from a small array, so writing the table parses nothing."""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..schema import IndexMismatch, Passage
+
+BLOCK_ROWS = 4096       # passages parsed per read when iterating
+Pread = Callable[[int, int], bytes]   # (size, offset) -> bytes
+
+
+def line(p: Passage) -> bytes:
+    """A passage's line of passages.jsonl."""
+    return (json.dumps(p.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def parse(data: bytes) -> Passage:
+    try:
+        return Passage.from_json(json.loads(data))
+    except (ValueError, TypeError, KeyError) as exc:   # the bytes passed their checksum: a bad build
+        raise IndexMismatch(f"passages.jsonl has a malformed row ({exc}); run: python -m rag index --rebuild") from None
+
+
+class Lines(Sequence):
+    """Sequence[Passage] over consecutive lines of a file: bytes bounds[i]..bounds[i+1] hold row i;
+    `fields` is its rows' part of the row table (rag.store.passages.ROW; offset and doc are set when
+    the table is written)."""
+
+    def __init__(self, pread: Pread, bounds: np.ndarray, fields: np.ndarray):
+        self._pread, self.bounds, self.fields = pread, np.asarray(bounds, np.int64), fields
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        i = int(i) + len(self) if i < 0 else int(i)
+        if not 0 <= i < len(self):
+            raise IndexError(f"passage {i} out of range")
+        return parse(self._pread(int(self.bounds[i + 1] - self.bounds[i]), int(self.bounds[i])))
+
+    def __iter__(self) -> Iterator[Passage]:
+        for a in range(0, len(self), BLOCK_ROWS):
+            b = min(len(self), a + BLOCK_ROWS)
+            data = self._pread(int(self.bounds[b] - self.bounds[a]), int(self.bounds[a]))
+            yield from (parse(x) for x in data.splitlines())
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.bounds)
+
+    def raw(self) -> bytes:
+        """The lines as they are in the file (a document's: kilobytes)."""
+        return self._pread(int(self.bounds[-1] - self.bounds[0]), int(self.bounds[0]))
+
+
+class Spill:
+    """The build's work file of new documents' passage lines, written a document at a time."""
+
+    def __init__(self, path: Path, row_dtype: np.dtype):
+        self._file = open(path, "w+b", buffering=0)  # noqa: SIM115 (closed by close()); unbuffered: what add() wrote is readable at once
+        self._fd, self._size, self._dtype = self._file.fileno(), 0, row_dtype
+
+    def add(self, passages: Sequence[Passage]) -> Lines:
+        lines = [line(p) for p in passages]
+        data = b"".join(lines)
+        if self._file.write(data) != len(data):
+            raise OSError(f"short write to {self._file.name}")
+        bounds = self._size + np.cumsum([0, *map(len, lines)], dtype=np.int64)
+        self._size = int(bounds[-1])
+        fields = np.zeros(len(passages), self._dtype)
+        fields["para"], fields["part"] = [p.para for p in passages], [p.part for p in passages]
+        fields["sentences"] = [len(p.sentences) for p in passages]
+        fields["boilerplate"] = [p.boilerplate for p in passages]
+        return Lines(lambda n, off: os.pread(self._fd, n, off), bounds, fields)
+
+    def close(self) -> None:
+        self._file.close()
