@@ -1,6 +1,7 @@
 """The new or changed documents of a build (rag/build.py): each parsed as it is read, its passages
-written to a work file of passage lines (rag.store.passage_lines) and its file's bytes let go; then
-all their passages and sentences embedded, SPILL_ROWS texts per encoder call, into work files. Each
+written to a work file of passage lines (rag.store.passage_lines) with the texts the encoder and the
+keyword index are given beside it, and its file's bytes let go; then all their passages and
+sentences embedded, SPILL_ROWS texts per encoder call, into work files. Each
 document is left as a generation.Slot that reads its part of those files when it is written, so no
 step holds every Passage, text or vector of a million-passage build at once."""
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 
 from . import ingest, readers
 from .config import Settings
-from .schema import Document, Passage
+from .schema import Document
 from .store import generation, passage_lines
 from .store import passages as passage_table
 from .store.generation import indexed_text
@@ -30,21 +31,24 @@ class Fresh:
 
     def __init__(self, settings: Settings, get_embedder: Callable, work: Callable[[str], Path], skipped: list):
         self.settings, self._get, self._work, self._skipped = settings, get_embedder, work, skipped
-        self._emb = self._spill = None
+        self._emb = self._spill = self._texts = self._sentences = None
         self.parsed: list[tuple[int, Document, passage_lines.Lines]] = []
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._spill is not None:
-            self._spill.close()
+        for f in (self._spill, self._texts, self._sentences):
+            if f is not None:
+                f.close()
 
     def add(self, slot: int, path: Path, data: bytes, *, doc_id: str, sha: str, original: str) -> None:
         """Parse one file and spill its passages (a file that cannot be read joins `skipped`)."""
         if self._emb is None:
             self._emb = self._get()
             self._spill = passage_lines.Spill(self._work("passages.jsonl"), passage_table.ROW)
+            self._texts = passage_lines.Texts(self._work("texts"))          # what is encoded, in order
+            self._sentences = passage_lines.Texts(self._work("sentence-texts"))
         s, emb = self.settings, self._emb
         try:
             got = readers.read(path.name, data, max_pages=s.max_pages, seconds=s.parse_seconds)
@@ -57,6 +61,9 @@ class Fresh:
             return
         if passages:
             self.parsed.append((slot, doc, self._spill.add(passages)))
+            self._texts.add(indexed_text(p, s.context, doc) for p in passages)
+            if s.answer_vectors:
+                self._sentences.add(t for p in passages for t in p.sentence_texts())
         else:
             self._skipped.append((path.name, f"{path.name}: no text to index (empty, or only whitespace)"))
 
@@ -65,35 +72,19 @@ class Fresh:
         embedded and their passage count."""
         if not self.parsed:
             return [], 0
-        docs = [(doc, lines) for _, doc, lines in self.parsed]
-        rows = sum(len(lines) for _, lines in docs)
-        answers = self.settings.answer_vectors
-        counts = sum(int(lines.fields["sentences"].sum()) for _, lines in docs) if answers else 0
-        context = self.settings.context
-        vectors = _encode(self._emb, _texts(docs, lambda d, p: [indexed_text(p, context, d)]),
-                          self._work("passages.f32"), tick, "embed", rows)
-        sentences = _encode(self._emb, _texts(docs, lambda d, p: p.sentence_texts()) if counts else iter(()),
-                            self._work("sentences.f32"), tick, "embed sentences", counts)
+        texts, sentence_texts = self._texts, self._sentences
+        rows, counts = len(texts), len(sentence_texts)
+        vectors = _encode(self._emb, texts.blocks(SPILL_ROWS), self._work("passages.f32"), tick, "embed", rows)
+        sentences = _encode(self._emb, sentence_texts.blocks(SPILL_ROWS), self._work("sentences.f32"), tick,
+                            "embed sentences", counts)
         row = srow = 0
         for slot, doc, lines in self.parsed:
-            n, m = len(lines), int(lines.fields["sentences"].sum()) if answers else 0
+            n, m = len(lines), int(lines.fields["sentences"].sum()) if self.settings.answer_vectors else 0
             slots[slot] = generation.Slot(doc, lines, lambda a=row, n=n: vectors(a, n), m,
-                                          lambda a=srow, m=m: sentences(a, m))
+                                          lambda a=srow, m=m: sentences(a, m),
+                                          lambda a=row, n=n: texts.read(a, a + n))
             row, srow = row + n, srow + m
-        return [doc.file for doc, _ in docs], rows
-
-
-def _texts(docs, make: Callable[[Document, Passage], list[str]]) -> Iterator[list[str]]:
-    """SPILL_ROWS texts at a time from the documents' passages, in order (parsed as they are needed)."""
-    texts: list[str] = []
-    for doc, lines in docs:
-        for p in lines:
-            texts += make(doc, p)
-        while len(texts) >= SPILL_ROWS:
-            yield texts[:SPILL_ROWS]
-            texts = texts[SPILL_ROWS:]
-    if texts:
-        yield texts
+        return [doc.file for _, doc, _ in self.parsed], rows
 
 
 def _encode(emb, blocks: Iterator[list[str]], path: Path, tick: Progress, stage: str, total: int):

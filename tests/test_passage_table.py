@@ -80,6 +80,17 @@ def test_a_builds_spilled_lines_and_a_tables_lines_copy_byte_for_byte(tmp_path, 
     spill.close()
 
 
+def test_a_builds_work_file_of_texts_reads_back_every_text(tmp_path):
+    from rag.store import passage_lines
+    texts = passage_lines.Texts(tmp_path / "texts")
+    want = ["", "plain", "line\nbreak", "Koptev’s “space” – ¶ 東京", "x" * 70_000]
+    texts.add(want[:2])
+    texts.add(iter(want[2:]))
+    assert len(texts) == 5 and texts.read(0, 5) == want and texts.read(2, 4) == want[2:4] and texts.read(3, 3) == []
+    assert [t for block in texts.blocks(2) for t in block] == want and [len(b) for b in texts.blocks(2)] == [2, 2, 1]
+    texts.close()
+
+
 def test_by_id_refuses_what_is_not_a_passage_id(tmp_path, seed_corpus):
     docs, passages = seed_corpus
     by_id = open_table(tmp_path, docs, passages).by_id

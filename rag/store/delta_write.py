@@ -96,9 +96,7 @@ def write(writer, settings, old, plan: Plan, *, dim: int, tick: Callable[[str, i
     sentences = generation.write_npy(writer, "delta/sentences.npy", (s.sentences() for s in plan.slots),
                                      rows=sum(s.sentence_rows for s in plan.slots), dim=dim)
     tick("write", 3, generation.WRITE_STEPS)
-    by_doc = {d.doc_id: d for d in docs}
-    tokens = [tokenize(generation.indexed_text(p, settings.context, by_doc.get(p.doc_id)), settings.stopwords)
-              or [""] for p in passages]
+    tokens = [tokenize(t, settings.stopwords) or [""] for s in plan.slots for t in s.indexed(settings.context)]
     _keyword(writer, old, plan.removed, tokens, base=base, settings=settings)
     tick("write", 4, generation.WRITE_STEPS)
     counts = [(d, old.passages.size_of(d.doc_id)) for d in plan.base_docs]

@@ -35,13 +35,19 @@ INDEX_BLOCK_ROWS = 131_072
 @dataclass(frozen=True)
 class Slot:
     """One document of a generation: its passages (lines in a file, parsed when read: rag.store.
-    passage_lines), and the reads of their vectors (n, dim) and of its m sentence vectors, made only
-    when written (from the build's work files, or a re-used document's from the old generation)."""
+    passage_lines), and the reads of their vectors (n, dim), of its m sentence vectors and, when the
+    build made them already, of the passages' indexed texts; all made only when written (from the
+    build's work files, or a re-used document's from the old generation)."""
     doc: Document
     passages: Lines
     vectors: Callable[[], np.ndarray]
     sentence_rows: int
     sentences: Callable[[], np.ndarray]
+    texts: Callable[[], list[str]] | None = None
+
+    def indexed(self, context: str) -> list[str]:
+        """What the model and BM25 see of each passage (indexed_text)."""
+        return self.texts() if self.texts else [indexed_text(p, context, self.doc) for p in self.passages]
 
 
 def indexed_text(p: Passage, context: str, doc: Document | None) -> str:
@@ -72,8 +78,7 @@ def write(writer: publish.Writer, settings: Settings, slots: Sequence[Slot], *, 
     sentences = write_npy(writer, "sentences.npy", (s.sentences() for s in slots),
                           rows=sum(s.sentence_rows for s in slots), dim=dim)
     tick("write", 3, WRITE_STEPS)
-    by_doc = {d.doc_id: d for d in docs}
-    Lexical.build((indexed_text(p, settings.context, by_doc.get(p.doc_id)) for s in slots for p in s.passages),
+    Lexical.build((t for s in slots for t in s.indexed(settings.context)),
                   settings.bm25_k1, settings.bm25_b, stopwords=settings.stopwords,
                   tantivy_min_rows=settings.tantivy_min_rows, rows=rows).save(writer.tmp / "bm25")
     writer.add_folder("bm25")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +86,43 @@ class Spill:
         fields["sentences"] = [len(p.sentences) for p in passages]
         fields["boilerplate"] = [p.boilerplate for p in passages]
         return Lines(lambda n, off: os.pread(self._fd, n, off), bounds, fields)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class Texts:
+    """Strings written one after another to a work file (UTF-8, no separator; their ends kept in a
+    compact array) and read back by index: what the encoder and the keyword index are given, made
+    once as a document is read instead of parsed back from its lines for each of them."""
+
+    def __init__(self, path: Path):
+        self._file = open(path, "w+b", buffering=0)  # noqa: SIM115 (closed by close())
+        self._fd, self._ends = self._file.fileno(), array("q", [0])
+
+    def add(self, texts: Iterable[str]) -> None:
+        data = [t.encode("utf-8") for t in texts]
+        at = self._ends[-1]
+        for d in data:
+            at += len(d)
+            self._ends.append(at)
+        joined = b"".join(data)
+        if self._file.write(joined) != len(joined):
+            raise OSError(f"short write to {self._file.name}")
+
+    def __len__(self) -> int:
+        return len(self._ends) - 1
+
+    def read(self, lo: int, hi: int) -> list[str]:
+        """Texts lo..hi-1."""
+        ends = self._ends[lo:hi + 1]
+        data = os.pread(self._fd, ends[-1] - ends[0], ends[0]) if hi > lo else b""
+        base = ends[0]
+        return [data[a - base:b - base].decode("utf-8") for a, b in pairwise(ends)]
+
+    def blocks(self, size: int) -> Iterator[list[str]]:
+        for lo in range(0, len(self), size):
+            yield self.read(lo, min(len(self), lo + size))
 
     def close(self) -> None:
         self._file.close()
