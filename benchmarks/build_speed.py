@@ -37,10 +37,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from scale_data import real_index_dir  # noqa: E402
 
 from rag import beir as BE  # noqa: E402
-from rag.build import indexed_text  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.embed.protocol import onnx_dir_for  # noqa: E402
 from rag.engine import Engine  # noqa: E402
+from rag.store.generation import indexed_text  # noqa: E402
 
 CACHE = ROOT / ".cache" / "build_speed"
 BEIR = ROOT.parent / "shared" / "bench" / "scifact"

@@ -43,9 +43,9 @@ def real_index_dir(beir: Path) -> Path:
 def collect_real(beir: Path) -> None:
     """Real passage vectors + texts (SciFact, seeds) and encoded SciFact queries -> real.npz."""
     from rag import beir as B
-    from rag.build import indexed_text
     from rag.config import Settings
     from rag.engine import Engine
+    from rag.store.generation import indexed_text
     settings = Settings(index_dir=real_index_dir(beir), docs_dir=CACHE / "unused")
     engine = Engine(settings)
     emb = engine.embedder()

@@ -63,9 +63,9 @@ def quality(beir: Path) -> None:
     vectors; answer vectors are off, so no sentence share enters either path)."""
     from rag import beir as BE
     from rag import retrieve as R
-    from rag.build import indexed_text
     from rag.config import Settings
     from rag.engine import Engine
+    from rag.store.generation import indexed_text
     corpus, queries_, qrels = BE.load(beir, "test")
     engine = Engine(Settings(index_dir=D.real_index_dir(beir), docs_dir=D.CACHE / "unused", answer_vectors=False))
     s = engine.settings

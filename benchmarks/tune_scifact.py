@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag import beir, retrieve  # noqa: E402
-from rag import build as B  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 from rag.lexical import Lexical  # noqa: E402
 from rag.schema import Document, Passage  # noqa: E402
+from rag.store.generation import indexed_text  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "bench" / "scifact"
 FUSIONS = [("rrf", 60)] + [("convex", w) for w in (0.5, 0.6, 0.7)] + \
@@ -62,7 +62,7 @@ def main() -> None:
     qids = list(qrels)
     qvecs = eng.embedder().encode_queries([queries[q] for q in qids])
     doc_of = np.array([p.doc_id for _, p in rows])
-    texts = [B.indexed_text(p, base.context, d) for d, p in rows]
+    texts = [indexed_text(p, base.context, d) for d, p in rows]
     print(f"{args.split}: {len(qids)} queries, {args.pool} candidates per retriever\n"
           "k1   b     share fusion  param  nDCG@10  R@100")
     for pair in args.bm25:

@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import FakeEmbedder
 
 from rag import index as vindex
-from rag.build import indexed_text
 from rag.config import Settings
 from rag.engine import Engine
 from rag.schema import RagError
 from rag.store import publish
+from rag.store.generation import indexed_text
 
 # Where a build can be paused: lock taken; inside each data write (half the bytes on disk, not
 # fsynced); with the BM25 files written but not yet checksummed; just before and after the folder

@@ -28,7 +28,7 @@ from rag.cli import main as cli_main
 from rag.config import Settings
 from rag.engine import Engine
 from rag.schema import IndexMismatch, RagError
-from rag.store import layout, publish
+from rag.store import layout, passage_lines, publish
 
 DRIVER = str(Path(rd.__file__))
 _ids = itertools.count()
@@ -596,6 +596,11 @@ class _FullDisk(io.BufferedWriter):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))   # as write(2) reports it: no file name
 
 
+class _FullWorkFile(io.FileIO):
+    def write(self, b):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
 def _inject(monkeypatch, fault: str, index: Path) -> str:
     """Make the next build hit `fault`; returns the strerror the message must show."""
     real_open, real_mkdir = open, Path.mkdir
@@ -620,6 +625,8 @@ def _inject(monkeypatch, fault: str, index: Path) -> str:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
         return real_mkdir(self, *a, **k)
     monkeypatch.setattr(publish, "open", store_open, raising=False)
+    if fault == "enospc-work":   # the build's work files: passage lines and texts, written as documents are read
+        monkeypatch.setattr(passage_lines, "open", lambda file, mode="r", **k: _FullWorkFile(file, "w+"), raising=False)
     if fault == "enospc-fsync":
         monkeypatch.setattr(os, "fsync", fsync)
     if fault == "enospc-library":
@@ -635,7 +642,8 @@ def answers(engine: Engine) -> list:
             for q in rd.QUERIES]
 
 
-@pytest.mark.parametrize("fault", ["enospc-write", "enospc-fsync", "enospc-library", "erofs-lock", "eacces-mkdir"])
+@pytest.mark.parametrize("fault", ["enospc-work", "enospc-write", "enospc-fsync", "enospc-library", "erofs-lock",
+                                   "eacces-mkdir"])
 def test_full_or_read_only_disk_fails_cleanly_and_the_old_index_serves(fake_engine, monkeypatch, capsys, fault):
     s, index = fake_engine.settings, fake_engine.settings.index_dir
     (s.docs_dir / "new.txt").write_text("A new article\n\nIt needs room on the disk.\n")
