@@ -6,6 +6,7 @@ new passages.jsonl byte for byte, and its row fields (paragraph, part, sentences
 from a small array, so writing the table parses nothing."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 from array import array
@@ -31,6 +32,17 @@ def parse(data: bytes) -> Passage:
         return Passage.from_json(json.loads(data))
     except (ValueError, TypeError, KeyError) as exc:   # the bytes passed their checksum: a bad build
         raise IndexMismatch(f"passages.jsonl has a malformed row ({exc}); run: python -m rag index --rebuild") from None
+
+
+def _write_all(file, data: bytes) -> None:
+    """An unbuffered write goes on until every byte is written: a nearly full disk takes part of it,
+    and the next write raises the disk's own error (ENOSPC), which the build reports with its fix."""
+    view = memoryview(data)
+    while view:
+        n = file.write(view)
+        if not n:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), file.name)
+        view = view[n:]
 
 
 class Lines(Sequence):
@@ -76,9 +88,7 @@ class Spill:
 
     def add(self, passages: Sequence[Passage]) -> Lines:
         lines = [line(p) for p in passages]
-        data = b"".join(lines)
-        if self._file.write(data) != len(data):
-            raise OSError(f"short write to {self._file.name}")
+        _write_all(self._file, b"".join(lines))
         bounds = self._size + np.cumsum([0, *map(len, lines)], dtype=np.int64)
         self._size = int(bounds[-1])
         fields = np.zeros(len(passages), self._dtype)
@@ -106,9 +116,7 @@ class Texts:
         for d in data:
             at += len(d)
             self._ends.append(at)
-        joined = b"".join(data)
-        if self._file.write(joined) != len(joined):
-            raise OSError(f"short write to {self._file.name}")
+        _write_all(self._file, b"".join(data))
 
     def __len__(self) -> int:
         return len(self._ends) - 1
