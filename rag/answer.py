@@ -3,7 +3,8 @@
 Pure: works on vectors and strings already in hand. A sentence's score is its cosine with the
 question, plus a share of the question's terms it contains, plus a share of its passage's cosine;
 then the answer type (rag.answer_types): after "who", "when" or "how many" a sentence without a name,
-date or figure the question does not already give loses, after "which minister…" one with it gains.
+date or figure the question does not already give loses, after "which minister…" one with it gains;
+after "the name of the attache…" a name counts only in a sentence that mentions the attache.
 The weights and the abstention threshold were chosen on the dev set (docs/BENCHMARKS.md).
 """
 from __future__ import annotations
@@ -73,6 +74,11 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
     kind, strict = AT.expected_type(question), AT.strict(question)
     untyped = -1.0                                   # the best score a sentence would have without the type check
     toks: dict[int, list[list[str]]] = {}            # each hit's sentences, tokenized
+    # After "the name of the attache…" a name counts only in a sentence about an attache, when the passages
+    # mention one at all: a name elsewhere in them is someone else's.
+    role = AT.role(question) if kind == "person" and strict else None
+    if role is not None and not any(role.search(t) for h in hits[:params.from_hits] for t in h.passage.sentence_texts()):
+        role = None
     for hi, hit in enumerate(hits[:params.from_hits]):
         p = hit.passage
         if p.boilerplate or not p.sentences:
@@ -85,7 +91,8 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
         untyped = max(untyped, float(scores.max()))
         if kind is not None:     # typed only where the type can decide: below this no sentence is chosen
             near = scores >= params.threshold - params.type_bonus
-            typed = np.array([bool(n and AT.spans(kind, t, question)) for t, n in zip(texts, near)])
+            typed = np.array([bool(n and (role is None or role.search(t)) and AT.spans(kind, t, question))
+                              for t, n in zip(texts, near)])
             scores += -params.type_penalty * ~typed if strict else params.type_bonus * typed
         cands += [(float(s), hi, si, hit) for si, s in enumerate(scores)]
     penalty = params.unknown_name_penalty * len(unknown)

@@ -37,6 +37,9 @@ _ROLE_NOUNS = (r"minister|official|diplomat|leader|president|premier|general|adm
                r"deputy|head|chief|director|envoy|ambassador|officer|attach[eé]|commander|secretary|analyst|"
                r"researcher|agent|spy|person|man|woman|politician|chairman|governor|mayor|king|emperor")
 _PERSON_Q = re.compile(rf"^\s*(?:who|whom)\b|\b(?:name of the|which|what) (?:\w+ ){{0,3}}?(?:{_ROLE_NOUNS})s?\b", re.I)
+# The role a person question names ("the name of the military attache…", "who is the head of…").
+_ROLE_Q = re.compile(rf"(?:\b(?:name of the|which|what)|^\s*whom? (?:is|was|were|are|became) the) "
+                     rf"(?:[\w'’-]+ ){{0,3}}?({_ROLE_NOUNS})s?\b", re.I)
 _DATE_Q = re.compile(r"^\s*when\b|\b(?:what|which|in what|on what) (?:\w+ )?(?:year|date|day|month|time)\b|\bby when\b"
                      r"|\bhow long ago\b", re.I)
 _AMOUNT_Q = re.compile(r"\bhow (?:many|much|long|far|big|large|old|heavy|fast|high)\b|\bwhat (?:\w+ ){0,3}?(?:percentage|"
@@ -83,6 +86,13 @@ _NAMED = re.compile(r"\bname of\b|\bnamed\b|\bcalled\b", re.I)
 _STRICT_Q = re.compile(r"^\s*(?:who|whom|when)\b|\bhow (?:many|much)\b|\b(?:what|which) (?:year|date|day|month)\b"
                        r"|\bname of\b|\bnamed\b"
                        r"|\b(?:rate|percentage|percent)\b", re.I)
+
+
+def role(question: str) -> re.Pattern | None:
+    """The role noun a person question asks about ("attache" in "the name of the Russian military
+    attache who…"), as a pattern that finds it in a sentence; None when it names none."""
+    m = _ROLE_Q.search(question)
+    return re.compile(rf"\b{re.escape(m.group(1).lower().rstrip('eé'))}[eé]?s?\b", re.I) if m else None
 
 
 def strict(question: str) -> bool:

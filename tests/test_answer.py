@@ -97,3 +97,30 @@ def test_the_short_answer_is_a_span_of_its_sentence():
     s = ans.sentences[0]
     assert ans.short == "May 16" and s.text[s.short[0]:s.short[1]] == "May 16"
     assert ans.to_json()["short_answer"] == "May 16" and ans.to_json()["sentences"][0]["short"] == list(s.short)
+
+
+def test_the_role_a_person_question_names():
+    assert AT.role("What was the name of the Russian military attache who fled?").search("the military attaché fled")
+    assert AT.role("Who is the head of the department?").search("its head, Ivan Petrov")
+    assert not AT.role("What was the name of the attache who fled?").search("an attack on the embassy")
+    assert AT.role("Who fled Japan?") is None and AT.role("Why did the talks fail?") is None
+
+
+@pytest.mark.parametrize("second, said", [
+    ("The military attache at the Russian embassy fled the country.",
+     "The documents discuss this, but they don't give the name asked for."),
+    ("The military attache, Viktor Loginov, fled the country.", None),
+])
+def test_a_name_answers_the_name_of_a_role_only_where_the_role_is_named(second, said):
+    """After "the name of the attache…" a name in another sentence (the minister's) is not the attache's."""
+    hit = _hit(f"Defense Minister Igor Sergeev visited Tokyo to put the spy scandal behind them. {second}")
+    n = len(hit.passage.sentences)
+    vecs, qvec = np.eye(n + 1, dtype=np.float32)[:n], np.eye(n + 1, dtype=np.float32)[0]   # the first is nearest
+    qvec[1] = 0.9
+    stems = lambda t: [w[:5] for w in re.findall(r"\w+", t.lower())]  # noqa: E731
+    ans = A.compose("What was the name of the Russian military attache who fled Japan?", [hit], qvec=qvec, qtokens=[],
+                    sentence_vectors=lambda h: vecs, tokenize=stems, params=A.AnswerParams(threshold=0.9))
+    if said:
+        assert not ans.supported and ans.answer == said
+    else:
+        assert ans.supported and "Viktor Loginov" in ans.answer and "Sergeev" not in ans.answer
