@@ -19,6 +19,11 @@ from . import answer_types as AT
 from .schema import Answer, Hit, Sentence
 
 NO_ANSWER = "The documents don't answer this."
+# Names a text may give another way: the question's "American" is the documents' "U.S." or "United
+# States". Generic English, not this corpus's names.
+_US, _UK, _USSR = ("United States", "USA", "U.S."), ("United Kingdom", "UK", "U.K."), ("Soviet Union", "USSR")
+ALIASES = {"america": _US, "american": _US, "americans": _US, "britain": _UK, "british": _UK,
+           "soviet": _USSR, "soviets": _USSR}
 DETAIL = {"person": "name", "date": "date", "amount": "figure", "percent": "rate", "place": "place",
           "org": "organisation"}
 
@@ -38,8 +43,9 @@ class AnswerParams:
 
 
 def salient_unknown(question: str, vocabulary: frozenset[str], tokenize: Callable[[str], list[str]]) -> list[str]:
-    """Names and numbers in the question that occur nowhere in the corpus ('Irkutsk', '1998').
-    A question about something the documents never mention cannot be answered from them."""
+    """Names and numbers in the question that occur nowhere in the corpus ('Irkutsk', '1998'), nor in
+    another form the documents may use ('American' for 'United States', ALIASES). A question about
+    something the documents never mention cannot be answered from them."""
     words = re.findall(r"\b(?:[A-Z][\w'’-]+|\d[\d,.]*)\b", question)
     first = re.match(r"\W*(\w+)", question)
     out = []
@@ -47,7 +53,8 @@ def salient_unknown(question: str, vocabulary: frozenset[str], tokenize: Callabl
         if first and w == first.group(1):
             continue                       # sentence-initial capital says nothing
         stems = tokenize(w)
-        if stems and not any(s in vocabulary for s in stems):
+        given = any((t := tokenize(alias)) and all(s in vocabulary for s in t) for alias in ALIASES.get(w.lower(), ()))
+        if stems and not any(s in vocabulary for s in stems) and not given:
             out.append(w)
     return out
 
@@ -77,7 +84,8 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
     # After "the name of the attache…" a name counts only in a sentence about an attache, when the passages
     # mention one at all: a name elsewhere in them is someone else's.
     role = AT.role(question) if kind == "person" and strict else None
-    if role is not None and not any(role.search(t) for h in hits[:params.from_hits] for t in h.passage.sentence_texts()):
+    drawn = [t for h in hits[:params.from_hits] for t in h.passage.sentence_texts()] if role else []
+    if not any(role.search(t) for t in drawn):
         role = None
     for hi, hit in enumerate(hits[:params.from_hits]):
         p = hit.passage

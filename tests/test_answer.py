@@ -124,3 +124,12 @@ def test_a_name_answers_the_name_of_a_role_only_where_the_role_is_named(second, 
         assert not ans.supported and ans.answer == said
     else:
         assert ans.supported and "Viktor Loginov" in ans.answer and "Sergeev" not in ans.answer
+
+
+def test_a_name_the_documents_give_another_way_is_not_unknown():
+    stems = lambda t: [w for w in re.findall(r"\w+", t.lower()) if len(w) > 1]  # noqa: E731
+    says_united_states = frozenset({"unit", "states", "united", "japan"})
+    question = "What warning does the analysis give American policymakers about Japan?"
+    assert A.salient_unknown(question, says_united_states, stems) == []
+    assert A.salient_unknown(question, frozenset({"japan"}), stems) == ["American"]
+    assert A.salient_unknown("What did the Irkutsk summit decide?", says_united_states, stems) == ["Irkutsk"]
