@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from . import answer_types as AT
+from . import quotes
 from .schema import Answer, Hit, Sentence
 
 NO_ANSWER = "The documents don't answer this."
@@ -113,7 +114,8 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
     top = cands[0][1]
     chosen = [c for c in cands if c[0] - penalty >= max(params.threshold, best - (
         params.margin if c[1] == top else min(params.margin, params.other_passage_margin)))]
-    chosen = _dedupe([(c[0], c[1], _leans_from(c[3].passage, c[2]), c[2], c[3]) for c in chosen])
+    chosen = quotes.dedupe([(c[0], c[1], quotes.start(c[3].passage, c[2], kind, question), c[2], c[3])
+                            for c in chosen])
     best = chosen[0]          # the short answer comes from the best quote, if it holds 2/3 of the question's terms
     chosen = sorted(chosen[:params.max_sentences], key=lambda c: (c[1], c[2]))   # reading order
     asked = set(tokenize(" ".join(w for w in re.findall(r"[\w’']+", question.lower()) if w not in AT.STOP)))
@@ -124,26 +126,6 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
     text = " ".join(f"{s.text} [{s.marker}]" for s in sentences)
     short = next((s.text[s.short[0]:s.short[1]] for s in sentences if s.short), "")
     return Answer(question, text, True, sentences, tuple(hits), notice, mode, short=short)
-
-
-def _leans_from(passage, si: int) -> int:
-    """The first sentence of the quote that ends with sentence si: si itself, or up to two before it
-    when it begins mid-thought ("But…", "That, at least…") or goes on with a quotation opened before."""
-    texts = passage.sentence_texts()
-    first = si
-    while first > 0 and si - first < 2 and (AT.leans_back(texts[first]) or AT.open_quote(texts[first - 1])):
-        first -= 1
-    return first
-
-
-def _dedupe(cands):
-    """Quotes in score order, each dropped when it overlaps one already kept (the same passage)."""
-    out = []
-    for c in cands:
-        _, _, first, last, hit = c
-        if not any(d[4] is hit and first <= d[3] and d[2] <= last for d in out):
-            out.append(c)
-    return out
 
 
 def _cite(cand, hits: list[Hit], kind: str | None, *, question: str) -> Sentence:

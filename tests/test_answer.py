@@ -133,3 +133,14 @@ def test_a_name_the_documents_give_another_way_is_not_unknown():
     assert A.salient_unknown(question, says_united_states, stems) == []
     assert A.salient_unknown(question, frozenset({"japan"}), stems) == ["American"]
     assert A.salient_unknown("What did the Irkutsk summit decide?", says_united_states, stems) == ["Irkutsk"]
+
+
+def test_a_person_named_by_surname_is_quoted_from_where_the_full_name_is_given():
+    hit = _hit("Foreign Minister Keizo Obuchi and his deputy, Shunji Yanai, repeated it. "
+               "Yanai told reporters the premier would visit Moscow in the fall. Trade was discussed.")
+    ans = _compose("Which deputy foreign minister said the premier would visit Moscow?", hit, best=1)
+    assert ans.sentences[0].text.startswith("Foreign Minister Keizo Obuchi") and "Shunji Yanai" in ans.answer
+    s = ans.sentences[0]
+    assert hit.passage.text[s.start:s.end] == s.text and s.text.endswith("in the fall.")
+    plain = _compose("What did Yanai tell reporters?", hit, best=1)     # not a person question: the sentence alone
+    assert plain.sentences[0].text.startswith("Yanai told reporters")

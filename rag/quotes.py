@@ -1,0 +1,48 @@
+"""Where a quoted answer begins and which quotes are kept: a sentence that begins mid-thought, goes on
+with a quotation opened before, or names a person by surname alone is quoted together with the
+sentences it leans on (a verbatim span of its passage either way). Pure functions on strings."""
+from __future__ import annotations
+
+from . import answer_types as AT
+
+
+def start(passage, si: int, kind: str | None, question: str) -> int:
+    """The first sentence of the quote that ends with sentence si."""
+    return _named_from(passage, _leans_from(passage, si), si, kind, question)
+
+
+def dedupe(cands):
+    """Quotes (score, hit index, first, last, hit) in score order, each dropped when it overlaps one
+    already kept (the same passage)."""
+    out = []
+    for c in cands:
+        _, _, first, last, hit = c
+        if not any(d[4] is hit and first <= d[3] and d[2] <= last for d in out):
+            out.append(c)
+    return out
+
+
+def _leans_from(passage, si: int) -> int:
+    """The first sentence of the quote that ends with sentence si: si itself, or up to two before it
+    when it begins mid-thought ("But…", "That, at least…") or goes on with a quotation opened before."""
+    texts = passage.sentence_texts()
+    first = si
+    while first > 0 and si - first < 2 and (AT.leans_back(texts[first]) or AT.open_quote(texts[first - 1])):
+        first -= 1
+    return first
+
+
+def _named_from(passage, first: int, si: int, kind: str | None, question: str) -> int:
+    """After a person question, the quote of sentence si begins where a person it names by surname
+    alone ("Yanai told reporters…") is named in full, when that is one or two sentences before."""
+    if kind != "person":
+        return first
+    texts = passage.sentence_texts()
+    for a, b in AT.spans(kind, texts[si], question):
+        word = texts[si][a:b]
+        if " " in word:
+            continue
+        for j in range(si - 1, max(-1, si - 3), -1):
+            if any(texts[j][x:y].endswith(" " + word) for x, y in AT.spans(kind, texts[j], question)):
+                return min(first, j)
+    return first
