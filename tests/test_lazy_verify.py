@@ -82,13 +82,13 @@ def test_a_load_does_not_hash_the_passages_and_a_damaged_passage_is_refused_when
     gen = fake_engine._snapshot().folder
     table = fake_engine._snapshot().passages
     last = len(table) - 1
-    at = int(table._starts[last]) + 5          # inside the last passage's row
+    at = int(table.bounds[last]) + 5          # inside the last passage's row
     _flip(gen / "passages.jsonl", at)
     engine = _fresh(fake_engine)
     status = engine.status()                   # the load: passages.jsonl is not read, so not refused
     assert status.passages == len(table)
     doc = engine._snapshot().passages[0].doc_id
-    assert int(table._starts[last]) >= blocks.BLOCK > int(table._ends[0])   # the damage is in another block
+    assert int(table.bounds[last]) >= blocks.BLOCK > int(table.bounds[1])   # the damage is in another block
     assert engine.passages(doc)[0].text == table[0].text
     with pytest.raises(IndexMismatch, match=r"passages.jsonl failed its checksum.*--rebuild"):
         list(engine._snapshot().passages)
@@ -164,7 +164,7 @@ def test_a_file_replaced_under_a_running_engine_is_never_used(fake_engine, tmp_p
     table3 = engine3._snapshot().passages
     assert table3[0].text == first             # block 0 read and verified
     with open(gen / "passages.jsonl", "r+b") as f:   # the same inode written in place, in an unread block
-        f.seek(int(table3._starts[last]) + 5)
+        f.seek(int(table3.bounds[last]) + 5)
         f.write(b"#")
     with pytest.raises(IndexMismatch, match=r"passages.jsonl failed its checksum"):
         table3.rows(last, last + 1)

@@ -42,7 +42,8 @@ def test_table_reads_back_every_passage_and_row_fact(tmp_path, seed_corpus, monk
     docs, passages = seed_corpus
     table = open_table(tmp_path, docs, passages)
     assert len(table) == len(passages) and list(table) == passages
-    monkeypatch.setattr(T, "CACHED_ROWS", 7)      # iteration reads blocks of rows
+    from rag.store import passage_lines
+    monkeypatch.setattr(passage_lines, "BLOCK_ROWS", 7)      # iteration reads blocks of rows
     assert list(table) == passages
     assert [table[i] for i in range(len(passages))] == passages and table[-1] == passages[-1]
     assert table[3:6] == passages[3:6]
@@ -138,7 +139,7 @@ def test_a_loaded_generation_serves_after_its_folder_is_removed(fake_engine):
     before = [h.passage.id for h in fake_engine.search("Kuril Islands", k=5)]
     answer = fake_engine.ask("Who fled Japan?").answer
     snap = fake_engine._snapshot()
-    snap.passages._row.cache_clear()
+    snap.passages.cache_clear()
     shutil.rmtree(snap.folder)   # as a writer does two generations later; CURRENT still names it
     assert [h.passage.id for h in fake_engine.search("Kuril Islands", k=5)] == before
     assert fake_engine.ask("Who fled Japan?").answer == answer

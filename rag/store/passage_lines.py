@@ -11,6 +11,7 @@ import json
 import os
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 
@@ -46,12 +47,15 @@ def _write_all(file, data: bytes) -> None:
 
 
 class Lines(Sequence):
-    """Sequence[Passage] over consecutive lines of a file: bytes bounds[i]..bounds[i+1] hold row i;
+    """Sequence[Passage] over consecutive lines of a file: bytes bounds[i]..bounds[i+1] hold row i.
     `fields` is its rows' part of the row table (rag.store.passages.ROW; offset and doc are set when
-    the table is written)."""
+    the table is written), None for a view only read from; `cached` rows parsed alone are kept."""
 
-    def __init__(self, pread: Pread, bounds: np.ndarray, fields: np.ndarray):
+    def __init__(self, pread: Pread, bounds: np.ndarray, fields: np.ndarray | None = None, *, cached: int = 0):
         self._pread, self.bounds, self.fields = pread, np.asarray(bounds, np.int64), fields
+        b = self.bounds
+        one = lambda i: parse(pread(int(b[i + 1] - b[i]), int(b[i])))  # no reference to self: no cycle
+        self._one = lru_cache(cached)(one) if cached else one
 
     def __len__(self) -> int:
         return len(self.bounds) - 1
@@ -61,14 +65,28 @@ class Lines(Sequence):
             return [self[k] for k in range(*i.indices(len(self)))]
         i = int(i) + len(self) if i < 0 else int(i)
         if not 0 <= i < len(self):
-            raise IndexError(f"passage {i} out of range")
-        return parse(self._pread(int(self.bounds[i + 1] - self.bounds[i]), int(self.bounds[i])))
+            raise IndexError(f"passage row {i} out of range")
+        return self._one(i)
 
     def __iter__(self) -> Iterator[Passage]:
         for a in range(0, len(self), BLOCK_ROWS):
-            b = min(len(self), a + BLOCK_ROWS)
-            data = self._pread(int(self.bounds[b] - self.bounds[a]), int(self.bounds[a]))
-            yield from (parse(x) for x in data.splitlines())
+            yield from self.rows(a, min(len(self), a + BLOCK_ROWS))
+
+    def cache_clear(self) -> None:
+        """Forget the cached rows: the next read of each goes to the file."""
+        if hasattr(self._one, "cache_clear"):
+            self._one.cache_clear()
+
+    def rows(self, lo: int, hi: int) -> list[Passage]:
+        """Rows lo..hi-1, read in one call and parsed (not cached)."""
+        if hi <= lo:
+            return []
+        data = self._pread(int(self.bounds[hi] - self.bounds[lo]), int(self.bounds[lo]))
+        return [parse(x) for x in data.splitlines()]
+
+    def view(self, lo: int, hi: int, fields: np.ndarray | None = None) -> Lines:
+        """Rows lo..hi-1 as lines of their own (to copy into a new table)."""
+        return Lines(self._pread, self.bounds[lo:hi + 1] if hi > lo else self.bounds[lo:lo + 1], fields)
 
     @property
     def sizes(self) -> np.ndarray:

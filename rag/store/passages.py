@@ -10,12 +10,11 @@ import os
 import re
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from functools import lru_cache
 
 import numpy as np
 
 from ..schema import Document, IndexMismatch, Passage
-from .passage_lines import Lines, line  # noqa: F401  (line: the format, re-exported)
+from .passage_lines import Lines, line
 from .passage_lines import parse as _parse
 
 ROW = np.dtype([("offset", "<i8"), ("doc", "<i4"), ("para", "<i4"), ("part", "<i4"),
@@ -58,10 +57,6 @@ def row_table(sizes: Sequence[int], passages: Sequence[Passage], documents: Sequ
     return rows
 
 
-def _read(file, starts: np.ndarray, ends: np.ndarray, *, row: int) -> Passage:
-    return _parse(file.pread(int(ends[row] - starts[row]), int(starts[row])))
-
-
 class PassageTable(Sequence):
     """Sequence[Passage] over passages.jsonl (an open file: readable even after the generation's
     folder is removed), with the per-row arrays `boilerplate`, `sentence_start` (row -> its first
@@ -91,8 +86,7 @@ class PassageTable(Sequence):
         at = np.searchsorted(doc[live], np.arange(len(documents) + 1))   # document i: live[at[i]:at[i+1]]
         self.first = np.append(live, len(doc))[at[:-1]]                  # its rows: first[i]:end[i]
         self.end = np.where(at[1:] > at[:-1], np.append(live, 0)[np.maximum(at[1:] - 1, 0)] + 1, self.first)
-        self._file, self._starts, self._ends = file, starts, ends
-        self._row = lru_cache(CACHED_ROWS)(lambda row: _read(file, starts, ends, row=row))
+        self._lines = Lines(file.pread, np.append(starts, size), cached=CACHED_ROWS)
         weakref.finalize(self, file.close)
 
     @classmethod
@@ -102,19 +96,21 @@ class PassageTable(Sequence):
         return cls(file, row_table([len(x) for x in lines], [_parse(x) for x in lines], documents), documents)
 
     def __len__(self) -> int:
-        return len(self._starts)
+        return len(self._lines)
 
     def __getitem__(self, row):
-        if isinstance(row, slice):
-            return [self[i] for i in range(*row.indices(len(self)))]
-        row = int(row) + len(self) if row < 0 else int(row)
-        if not 0 <= row < len(self):
-            raise IndexError(f"passage row {row} out of range")
-        return self._row(row)
+        return self._lines[row]
 
     def __iter__(self) -> Iterator[Passage]:
-        for lo in range(0, len(self), CACHED_ROWS):   # in blocks: a million rows are never all in memory
-            yield from self.rows(lo, min(len(self), lo + CACHED_ROWS))
+        return iter(self._lines)    # in blocks: a million rows are never all in memory
+
+    def cache_clear(self) -> None:
+        self._lines.cache_clear()
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """Byte offsets in passages.jsonl: row i is bounds[i]..bounds[i+1]."""
+        return self._lines.bounds
 
     def live_rows(self) -> Iterator[tuple[int, Passage]]:
         """(row, passage) of every row not taken out by an update, in row order."""
@@ -124,10 +120,7 @@ class PassageTable(Sequence):
 
     def rows(self, lo: int, hi: int) -> list[Passage]:
         """Passages lo..hi-1, read in one call and not cached (a document, an iteration)."""
-        if hi <= lo:
-            return []
-        a, b = int(self._starts[lo]), int(self._ends[hi - 1])
-        return [_parse(x) for x in self._file.pread(b - a, a).splitlines()]
+        return self._lines.rows(lo, hi)
 
     def lines(self, lo: int, hi: int) -> Lines:
         """Rows lo..hi-1 (consecutive, as a document's are) as lines to copy into a new table."""
@@ -135,7 +128,7 @@ class PassageTable(Sequence):
         fields["para"], fields["part"] = self.para[lo:hi], self.part[lo:hi]
         fields["sentences"] = np.diff(self.sentence_start[lo:hi + 1]) if hi > lo else 0
         fields["boilerplate"] = self.boilerplate[lo:hi]
-        return Lines(self._file.pread, np.append(self._starts[lo:hi], self._ends[hi - 1:hi]), fields)
+        return self._lines.view(lo, hi, fields)
 
     @property
     def by_id(self) -> Mapping[str, int]:
