@@ -85,8 +85,7 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
     # After "the name of the attache…" a name counts only in a sentence about an attache, when the passages
     # mention one at all: a name elsewhere in them is someone else's.
     role = AT.role(question) if kind == "person" and strict else None
-    drawn = [t for h in hits[:params.from_hits] for t in h.passage.sentence_texts()] if role else []
-    if not any(role.search(t) for t in drawn):
+    if role and not any(role.search(t) for h in hits[:params.from_hits] for t in h.passage.sentence_texts()):
         role = None
     for hi, hit in enumerate(hits[:params.from_hits]):
         p = hit.passage

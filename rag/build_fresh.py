@@ -46,7 +46,8 @@ class Fresh:
         """Parse one file and spill its passages (a file that cannot be read joins `skipped`)."""
         if self._emb is None:
             self._emb = self._get()
-            self._spill = passage_lines.Spill(self._work("passages.jsonl"), passage_table.ROW)
+            self._spill = passage_lines.Spill(self._work("passages.jsonl"),
+                                              lambda sizes, ps: passage_table.row_table(sizes, ps, ()))
             self._texts = passage_lines.Texts(self._work("texts"))          # what is encoded, in order
             self._sentences = passage_lines.Texts(self._work("sentence-texts"))
         s, emb = self.settings, self._emb

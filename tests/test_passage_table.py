@@ -64,7 +64,7 @@ def test_a_builds_spilled_lines_and_a_tables_lines_copy_byte_for_byte(tmp_path, 
     the old table for a re-used one; either reads back as the passages and makes the same table."""
     from rag.store import passage_lines
     docs, passages = seed_corpus
-    spill = passage_lines.Spill(tmp_path / "work.jsonl", T.ROW)
+    spill = passage_lines.Spill(tmp_path / "work.jsonl", lambda sizes, ps: T.row_table(sizes, ps, ()))
     parts = [spill.add([p for p in passages if p.doc_id == d.doc_id]) for d in docs]
     monkeypatch.setattr(passage_lines, "BLOCK_ROWS", 3)
     assert [p for part in parts for p in part] == passages and parts[1][-1] == parts[1][len(parts[1]) - 1]

@@ -97,44 +97,31 @@ class Lines(Sequence):
         return self._pread(int(self.bounds[-1] - self.bounds[0]), int(self.bounds[0]))
 
 
-class Spill:
-    """The build's work file of new documents' passage lines, written a document at a time."""
-
-    def __init__(self, path: Path, row_dtype: np.dtype):
-        self._file = open(path, "w+b", buffering=0)  # noqa: SIM115 (closed by close()); unbuffered: what add() wrote is readable at once
-        self._fd, self._size, self._dtype = self._file.fileno(), 0, row_dtype
-
-    def add(self, passages: Sequence[Passage]) -> Lines:
-        lines = [line(p) for p in passages]
-        _write_all(self._file, b"".join(lines))
-        bounds = self._size + np.cumsum([0, *map(len, lines)], dtype=np.int64)
-        self._size = int(bounds[-1])
-        fields = np.zeros(len(passages), self._dtype)
-        fields["para"], fields["part"] = [p.para for p in passages], [p.part for p in passages]
-        fields["sentences"] = [len(p.sentences) for p in passages]
-        fields["boilerplate"] = [p.boilerplate for p in passages]
-        return Lines(lambda n, off: os.pread(self._fd, n, off), bounds, fields)
-
-    def close(self) -> None:
-        self._file.close()
-
-
 class Texts:
-    """Strings written one after another to a work file (UTF-8, no separator; their ends kept in a
-    compact array) and read back by index: what the encoder and the keyword index are given, made
-    once as a document is read instead of parsed back from its lines for each of them."""
+    """Pieces written one after another to an unbuffered work file (what add() wrote is readable at
+    once), their ends kept in a compact array, and read back by index. As strings (`add`, `read`):
+    what the encoder and the keyword index are given, made once as a document is read instead of
+    parsed back from its lines for each of them."""
 
     def __init__(self, path: Path):
         self._file = open(path, "w+b", buffering=0)  # noqa: SIM115 (closed by close())
         self._fd, self._ends = self._file.fileno(), array("q", [0])
 
-    def add(self, texts: Iterable[str]) -> None:
-        data = [t.encode("utf-8") for t in texts]
+    def append(self, pieces: list[bytes]) -> np.ndarray:
+        """Write pieces; returns their bounds in the file (len(pieces) + 1 offsets)."""
+        first = len(self._ends) - 1
         at = self._ends[-1]
-        for d in data:
+        for d in pieces:
             at += len(d)
             self._ends.append(at)
-        _write_all(self._file, b"".join(data))
+        _write_all(self._file, b"".join(pieces))
+        return np.asarray(self._ends[first:], np.int64)
+
+    def add(self, texts: Iterable[str]) -> None:
+        self.append([t.encode("utf-8") for t in texts])
+
+    def pread(self, n: int, offset: int) -> bytes:
+        return os.pread(self._fd, n, offset)
 
     def __len__(self) -> int:
         return len(self._ends) - 1
@@ -142,13 +129,29 @@ class Texts:
     def read(self, lo: int, hi: int) -> list[str]:
         """Texts lo..hi-1."""
         ends = self._ends[lo:hi + 1]
-        data = os.pread(self._fd, ends[-1] - ends[0], ends[0]) if hi > lo else b""
+        data = self.pread(ends[-1] - ends[0], ends[0]) if hi > lo else b""
         base = ends[0]
         return [data[a - base:b - base].decode("utf-8") for a, b in pairwise(ends)]
 
     def blocks(self, size: int) -> Iterator[list[str]]:
         for lo in range(0, len(self), size):
             yield self.read(lo, min(len(self), lo + size))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class Spill:
+    """The build's work file of new documents' passage lines, written a document at a time; `fields`
+    makes their rows' part of the row table (rag.store.passages.row_table)."""
+
+    def __init__(self, path: Path, fields: Callable[[list[int], Sequence[Passage]], np.ndarray]):
+        self._file, self._fields = Texts(path), fields
+
+    def add(self, passages: Sequence[Passage]) -> Lines:
+        lines = [line(p) for p in passages]
+        bounds = self._file.append(lines)
+        return Lines(self._file.pread, bounds, self._fields([len(x) for x in lines], passages))
 
     def close(self) -> None:
         self._file.close()
