@@ -120,14 +120,15 @@ def test_no_cluster_at_the_address_fails_at_once_naming_the_fix(fake_engine, cap
 
 
 def test_ray_errors_name_the_fix():
-    from rag.embed.ray_encode import explain
+    from rag.embed.ray_errors import explain
     mismatch = RuntimeError("Version mismatch: The cluster was started with:\n    Ray: 2.9.0\n    Python: 3.10.1\n")
-    assert "pip install -r requirements.txt" in str(explain(mismatch, "h:1"))
-    assert "install this project on every node" in str(explain(ModuleNotFoundError("No module named 'rag'"), "h:1"))
+    assert "pip install -r requirements.txt" in str(explain(mismatch, "h:1", "2.60"))
+    missing = ModuleNotFoundError("No module named 'rag'")
+    assert "install this project on every node" in str(explain(missing, "h:1", "2.60"))
 
 
 def test_only_a_client_server_that_failed_to_start_is_tried_again():
-    from rag.embed.ray_encode import _transient
+    from rag.embed.ray_errors import transient as _transient
     assert _transient(ConnectionAbortedError("Initialization failure from server:\npsutil.ZombieProcess: ..."))
     assert _transient(ConnectionError("ray client connection timeout: Starting Ray client server failed"))
     assert not _transient(ConnectionError("Failed to connect to GCS at 127.0.0.1:1"))

@@ -16,8 +16,6 @@ import contextlib
 import logging
 import os
 import shutil
-import socket
-import sys
 import tempfile
 import time
 import warnings
@@ -29,9 +27,10 @@ import numpy as np
 import ray
 
 from ..config import Settings
-from ..schema import BadInput, RagError
+from ..schema import RagError
 from . import onnx
 from .protocol import onnx_dir_for
+from .ray_errors import check_address, explain, transient
 
 # Texts per map_batches call (32 batches of 16). Ray costs about 24 ms per call (21 in the issue's
 # pre-study; docs/BENCHMARKS.md, "Encoding on a Ray cluster") and 512 texts take about 10 s on one CPU,
@@ -39,7 +38,6 @@ from .protocol import onnx_dir_for
 TEXTS_PER_CALL = 512
 RETRIES = 3           # restarts of a worker that dies, and retries of its calls; then the build fails
 START_SECONDS = 600   # for the first worker to start (a busy cluster); then the build fails
-CONNECT_SECONDS = 5
 log = logging.getLogger("rag")
 
 
@@ -51,38 +49,6 @@ class RayRun:
     workers: int
     nodes: tuple[str, ...]   # the nodes whose workers sent vectors back
     seconds: float
-
-
-def check_address(address: str) -> None:
-    """Raise BadInput for an address that is not HOST:PORT (or ray://HOST:PORT, or auto), and RagError
-    naming the fix when nothing accepts connections there (ray.init itself would retry for minutes)."""
-    if address == "auto":
-        return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise BadInput(f"--ray wants the head node's HOST:PORT (e.g. 10.0.0.5:6379, the port of "
-                       f"`ray start --head --port=6379`), ray://HOST:PORT or auto; got {address!r}")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
-    except OSError as exc:
-        raise RagError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
-                       f"`ray start --head --port={port}` on that machine, or check the address and firewall") from None
-
-
-def explain(exc: BaseException, address: str) -> RagError:
-    """A failure of Ray as a RagError that names the fix."""
-    text = str(exc)
-    if "Version mismatch" in text:
-        return RagError(f"the Ray cluster at {address} runs another Ray or Python version than this process "
-                        f"(ray {ray.__version__}, Python {sys.version.split()[0]}): start the cluster from this "
-                        f"project's environment (pip install -r requirements.txt) or match its versions here. "
-                        f"Ray said: {text.splitlines()[0][:300]}")
-    if "No module named 'rag'" in text or "No module named rag" in text:
-        return RagError(f"the Ray workers at {address} cannot import rag: install this project on every node "
-                        "(pip install -r requirements.txt && pip install .) and restart them")
-    last = text.strip().splitlines()[-1][:400] if text.strip() else type(exc).__name__
-    return RagError(f"encoding on the Ray cluster at {address} failed ({type(exc).__name__}: {last}); the "
-                    "published index is unchanged. Check `ray status` on the head, or build without --ray")
 
 
 class RayEmbedder:
@@ -134,7 +100,7 @@ class RayEmbedder:
         except RagError:
             raise
         except Exception as exc:   # ray's errors have no common base short of Exception
-            raise explain(exc, self.address) from exc
+            raise explain(exc, self.address, ray.__version__) from exc
         if not done.all():
             raise RagError(f"the Ray cluster at {self.address} returned {int(done.sum())} of {len(texts)} vectors; "
                            "the published index is unchanged. Run the build again")
@@ -167,10 +133,10 @@ class RayEmbedder:
                 except (ConnectionError, RuntimeError, ValueError, AssertionError) as exc:
                     with contextlib.suppress(Exception):   # a failed init leaves state that breaks the next one
                         ray.shutdown()
-                    if attempt < 3 and _transient(exc):
+                    if attempt < 3 and transient(exc):
                         time.sleep(attempt)
                         continue
-                    raise explain(exc, self.address) from None
+                    raise explain(exc, self.address, ray.__version__) from None
             self._connected = True
         self._export = ray.put(_export_files(self.onnx_dir, self.encoder, self.fingerprint))
 
@@ -234,14 +200,6 @@ def _retries() -> dict:
     """The workers' fault tolerance: ray.data's default retries a crashing call for ever, which would
     hang a build on a batch that always kills its worker (out of memory, say)."""
     return {"max_restarts": RETRIES, "max_task_retries": RETRIES}
-
-
-def _transient(exc: Exception) -> bool:
-    """Through ray:// the head starts a server per client; on a busy head that start can fail ("Starting Ray
-    client server failed", or the new server exits before it is up: "Initialization failure from server",
-    seen in CI under load). Worth another try; a wrong address or a refused connection is not."""
-    return isinstance(exc, ConnectionAbortedError) or any(
-        m in str(exc) for m in ("client server failed", "Initialization failure from server"))
 
 
 def _export_files(onnx_dir: Path, encoder: str, fingerprint: str) -> dict[str, bytes]:
