@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from . import answer_types as AT
-from . import quotes
+from . import quotes, short_answer
 from .schema import Answer, Hit, Sentence
 
 NO_ANSWER = "The documents don't answer this."
@@ -74,14 +74,15 @@ def score_sentences(qvec: np.ndarray, qtokens: list[str], *, sent_vecs: np.ndarr
 
 def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[str],
             sentence_vectors: Callable[[Hit], np.ndarray], tokenize: Callable[[str], list[str]],
-            params: AnswerParams, unknown: list[str] = (), mode: str = "hybrid", notice: str = "") -> Answer:
+            params: AnswerParams, unknown: list[str] = (), mode: str = "hybrid", notice: str = "",
+            idf: Callable[[str], float] | None = None) -> Answer:
     """Choose up to `max_sentences` sentences from the top hits, each cited to its passage; a sentence
-    that begins mid-thought is quoted with the one before it, and the first typed span (a name, a date,
-    a figure the question asks for) is the short answer."""
+    that begins mid-thought is quoted with the one before it. The short answer (a name, a date, a figure
+    the question asks for) is the typed span with the most question evidence near it
+    (rag.short_answer; `idf` weighs the question's terms, each 1 without it)."""
     cands: list[tuple[float, int, int, Hit]] = []    # (score, hit index, sentence index, hit)
     kind, strict = AT.expected_type(question), AT.strict(question)
     untyped = -1.0                                   # the best score a sentence would have without the type check
-    toks: dict[int, list[list[str]]] = {}            # each hit's sentences, tokenized
     # After "the name of the attache…" a name counts only in a sentence about an attache, when the passages
     # mention one at all: a name elsewhere in them is someone else's.
     role = AT.role(question) if kind == "person" and strict else None
@@ -92,8 +93,8 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
         if p.boilerplate or not p.sentences:
             continue
         texts = p.sentence_texts()
-        toks[hi] = [tokenize(t) for t in texts]
-        scores = score_sentences(qvec, qtokens, sent_vecs=sentence_vectors(hit), sent_tokens=toks[hi],
+        scores = score_sentences(qvec, qtokens, sent_vecs=sentence_vectors(hit),
+                                 sent_tokens=[tokenize(t) for t in texts],
                                  overlap_weight=params.overlap_weight)
         scores += params.passage_weight * (hit.dense if hit.dense is not None else 0.0)
         untyped = max(untyped, float(scores.max()))
@@ -115,33 +116,19 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
         params.margin if c[1] == top else min(params.margin, params.other_passage_margin)))]
     chosen = quotes.dedupe([(c[0], c[1], quotes.start(c[3].passage, c[2], kind, question), c[2], c[3])
                             for c in chosen])
-    best = chosen[0]          # the short answer comes from the best quote, if it holds 2/3 of the question's terms
     chosen = sorted(chosen[:params.max_sentences], key=lambda c: (c[1], c[2]))   # reading order
-    asked = set(tokenize(" ".join(w for w in re.findall(r"[\w’']+", question.lower()) if w not in AT.STOP)))
-    held = {t for ts in toks[best[1]][best[2]:best[3] + 1] for t in ts}
-    if len(asked & held) * 3 < 2 * len(asked):
-        kind = None            # the best quote is about something else as well: no short answer to stand out
-    sentences = tuple(_cite(c, hits, kind if c is best else None, question=question) for c in chosen)
+    texts = [c[4].passage.text[c[4].passage.sentences[c[2]][0]:c[4].passage.sentences[c[3]][1]] for c in chosen]
+    found = short_answer.choose(question, kind, texts, tokenize=tokenize, idf=idf)
+    sentences = tuple(_cite(c, hits, found[1] if found and found[0] == i else None) for i, c in enumerate(chosen))
     text = " ".join(f"{s.text} [{s.marker}]" for s in sentences)
     short = next((s.text[s.short[0]:s.short[1]] for s in sentences if s.short), "")
     return Answer(question, text, True, sentences, tuple(hits), notice, mode, short=short)
 
 
-def _cite(cand, hits: list[Hit], kind: str | None, *, question: str) -> Sentence:
+def _cite(cand, hits: list[Hit], short: tuple[int, int] | None) -> Sentence:
     score, hi, first, last, hit = cand
     a, b = hit.passage.sentences[first][0], hit.passage.sentences[last][1]
     text = hit.passage.text[a:b]
     also = [h.passage.id for h in hits if h is not hit and text in h.passage.text]
-    typed = AT.spans(kind, text, question)
     return Sentence(text=text, citations=(hit.passage.id, *also), marker=hi + 1, start=a, end=b, score=score,
-                    short=_nearest(text, typed, question) if typed else None)
-
-
-def _nearest(text: str, spans: list[tuple[int, int]], question: str) -> tuple[int, int]:
-    """The short answer: a span outside brackets before one inside (an aside), then the one nearest to
-    the question's own words in the text."""
-    low = text.lower()
-    words = {w for w in re.findall(r"\w{4,}", question.lower()) if w not in AT.STOP}
-    at = [m.start() for w in words for m in re.finditer(r"\b" + re.escape(w[:5]), low)]
-    aside = lambda s: text[:s[0]].count("(") > text[:s[0]].count(")")  # noqa: E731
-    return min(spans, key=lambda s: (aside(s), min((max(s[0] - x, x - s[1], 0) for x in at), default=0)))
+                    short=short)

@@ -36,7 +36,9 @@ _NOT_NAME = re.compile(rf"^(?:{_MONTH}|Monday|Tuesday|Wednesday|Thursday|Friday|
 _ROLE_NOUNS = (r"minister|official|diplomat|leader|president|premier|general|admiral|spokes(?:man|woman|person)|"
                r"deputy|head|chief|director|envoy|ambassador|officer|attach[eé]|commander|secretary|analyst|"
                r"researcher|agent|spy|person|man|woman|politician|chairman|governor|mayor|king|emperor")
-_PERSON_Q = re.compile(rf"^\s*(?:who|whom)\b|\b(?:name of the|which|what) (?:\w+ ){{0,3}}?(?:{_ROLE_NOUNS})s?\b", re.I)
+# The words of a noun phrase between "which" and its noun: not a verb ("which agency does he head").
+_FILL = r"(?:(?!(?:is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|may|might)\b)\w+ )"
+_PERSON_Q = re.compile(rf"^\s*(?:who|whom)\b|\b(?:name of the|which|what) {_FILL}{{0,3}}?(?:{_ROLE_NOUNS})s?\b", re.I)
 # The role a person question names ("the name of the military attache…", "who is the head of…").
 _ROLE_Q = re.compile(rf"(?:\b(?:name of the|which|what)|^\s*whom? (?:is|was|were|are|became) the) "
                      rf"(?:[\w'’-]+ ){{0,3}}?({_ROLE_NOUNS})s?\b", re.I)
@@ -47,9 +49,9 @@ _AMOUNT_Q = re.compile(r"\bhow (?:many|much|long|far|big|large|old|heavy|fast|hi
 _DESCRIBED = re.compile(rf"\b(?:the|a|an|his|her|its|their)\s+((?:[\w-]+\s+){{0,3}}?(?:{_ROLE_NOUNS}))\b")
 _PERCENT_Q = re.compile(r"(?<!-)\b(?:rate|percentage|percent|per cent|share)\b", re.I)
 PERCENT = re.compile(r"\b\d[\d.,]*\s*(?:%|percent\b|per cent\b)", re.I)
-_PLACE_Q = re.compile(r"^\s*where\b|\b(?:which|what|in which|to which|at which) (?:\w+ ){0,2}?(?:island|city|port|"
+_PLACE_Q = re.compile(rf"^\s*where\b|\b(?:which|what|in which|to which|at which) {_FILL}{{0,2}}?(?:island|city|port|"
                       r"country|region|town|base|place|prefecture|province|sea|location)s?\b", re.I)
-_ORG_Q = re.compile(r"\b(?:which|what) (?:\w+ ){0,2}?(?:organi[sz]ation|agency|company|institute|body|"
+_ORG_Q = re.compile(rf"\b(?:which|what) {_FILL}{{0,2}}?(?:organi[sz]ation|agency|company|institute|body|"
                     r"ministry|newspaper|party|bank|firm)s?\b", re.I)
 # Openers of a sentence that leans on the one before: given with it, or not chosen.
 _LEANS = re.compile(r"^(?:But|And|Or|Yet|So|Still|Thus|Hence|Therefore|Also|Moreover|Furthermore|Meanwhile|"
@@ -61,11 +63,15 @@ _LEANS = re.compile(r"^(?:But|And|Or|Yet|So|Still|Thus|Hence|Therefore|Also|More
 def expected_type(question: str) -> str | None:
     """What the question asks for: "person", "date", "amount", "place", "org", or None (a description,
     a reason, a manner: no single typed span answers it)."""
-    for kind, rx in (("percent", _PERCENT_Q), ("amount", _AMOUNT_Q), ("date", _DATE_Q), ("place", _PLACE_Q), ("org", _ORG_Q),
-                     ("person", _PERSON_Q)):
+    for kind, rx in (("percent", _PERCENT_Q), ("amount", _AMOUNT_Q), ("date", _DATE_Q)):
         if rx.search(question):
             return kind
-    return None
+    if _WHO.match(question):
+        return "person"
+    # "which Japanese Defense Agency head": the phrase's last noun is its head, so the match that ends last
+    found = [(m.end(), kind) for kind, rx in (("place", _PLACE_Q), ("org", _ORG_Q), ("person", _PERSON_Q))
+             if (m := rx.search(question))]
+    return max(found)[1] if found else None
 
 
 # Words that name a role, a rank or a nationality before a name: "Japanese Foreign Minister Yohei Kono".

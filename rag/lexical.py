@@ -132,6 +132,10 @@ class Lexical:
         (a repeated term counts again, as in scoring), approached as each term's frequency grows."""
         return self.engine.ceiling(tokens) if self.n else 0.0
 
+    def idfs(self, tokens: list[str]) -> np.ndarray:
+        """Each term's idf (0 for a term no live row has): what it adds to the ceiling."""
+        return self.engine.idfs(tokens) if self.n else np.zeros(len(tokens))
+
     def rare_idf(self) -> float:
         """The idf of a term found in a single row (both engines use the bm25s "lucene" idf): the most
         one query term adds to the ceiling, so ceiling / rare_idf counts a question's terms in units of
@@ -203,11 +207,14 @@ class _Bm25s:
         return rows, scores[rows]
 
     def ceiling(self, tokens: list[str]) -> float:
-        indptr = self.bm25.scores["indptr"]
-        ids = np.asarray(self.bm25.get_tokens_ids([t for t in tokens if t]), dtype=np.int64)
-        df = indptr[ids + 1] - indptr[ids]                                  # postings of these terms only
-        df = df[df > 0]           # a term only rows an update took out had is in no live row's score
-        return float(np.log(1 + (self.live - df + 0.5) / (df + 0.5)).sum())    # bm25s "lucene" idf
+        return float(self.idfs(tokens).sum())
+
+    def idfs(self, tokens: list[str]) -> np.ndarray:
+        indptr, vocab = self.bm25.scores["indptr"], self.bm25.vocab_dict
+        ids = np.array([vocab.get(t, -1) if t else -1 for t in tokens], dtype=np.int64)
+        df = np.where(ids >= 0, indptr[ids + 1] - indptr[ids], 0)           # postings of these terms only
+        # a term only rows an update took out had is in no live row's score; bm25s "lucene" idf
+        return np.where(df > 0, np.log(1 + (self.live - df + 0.5) / (np.maximum(df, 1) + 0.5)), 0.0)
 
     def vocabulary(self) -> frozenset[str]:
         if self.live == self.n:

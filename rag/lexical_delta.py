@@ -91,5 +91,8 @@ class Added:
     def ceiling(self, tokens: list[str]) -> float:
         return self.base.ceiling(tokens)
 
+    def idfs(self, tokens: list[str]) -> np.ndarray:
+        return self.base.idfs(tokens)
+
     def vocabulary(self) -> frozenset[str]:
         return frozenset(t for t, i in self.terms.items() if self.df[i] > 0)

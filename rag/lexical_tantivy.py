@@ -120,8 +120,14 @@ class TantivyEngine:
         return [self.terms[t] for t in tokens if t in self.terms]
 
     def ceiling(self, tokens: list[str]) -> float:
-        ids = np.asarray(self.ids([t for t in tokens if t]), dtype=np.int64)
-        return float(self.idf[ids[self.df[ids] > 0]].sum())   # after an update a term may be in no live row
+        return float(self.idfs(tokens).sum())
+
+    def idfs(self, tokens: list[str]) -> np.ndarray:
+        ids = np.array([self.terms.get(t, -1) if t else -1 for t in tokens], dtype=np.int64)
+        known = ids >= 0
+        out = np.zeros(len(ids))
+        out[known] = np.where(self.df[ids[known]] > 0, self.idf[ids[known]], 0.0)   # an update may leave a term no row
+        return out
 
     def score_rows(self, tokens: list[str], rows: np.ndarray) -> np.ndarray:
         qids = np.asarray(self.ids([t for t in tokens if t]), dtype=np.int64)

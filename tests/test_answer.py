@@ -8,6 +8,7 @@ import pytest
 
 from rag import answer as A
 from rag import answer_types as AT
+from rag import short_answer
 from rag.schema import Hit, Passage
 from rag.segment import split_sentences
 
@@ -21,6 +22,9 @@ from rag.segment import split_sentences
     ("How many troops are on the islands?", "amount"),
     ("What was the overall amount of the loan?", "amount"),
     ("Which island did the first group visit?", "place"),
+    ("With which Japanese Defense Agency head did Sergeev hold talks?", "person"),   # the phrase's last noun
+    ("Which agency does Koptev head?", "org"),                                      # "head" is the verb
+    ("Which organization did Russia aspire to join?", "org"),
     ("Why did the talks fail?", None),
     ("What did Sergeev say about missile defense?", None),
 ])
@@ -97,6 +101,28 @@ def test_the_short_answer_is_a_span_of_its_sentence():
     s = ans.sentences[0]
     assert ans.short == "May 16" and s.text[s.short[0]:s.short[1]] == "May 16"
     assert ans.to_json()["short_answer"] == "May 16" and ans.to_json()["sentences"][0]["short"] == list(s.short)
+
+
+def _words(text: str) -> list[str]:
+    return [w[:5] for w in re.findall(r"\w+", text.lower()) if w not in AT.STOP]
+
+
+def test_the_short_answer_is_the_span_with_the_question_s_rare_words_near_it():
+    """Both quotes hold a figure and share "loan" with the question; "tranche", rare, is next to $800 million."""
+    texts = ["The two sides agreed on a $1.5 billion loan to Russia.",
+             "The first tranche of that loan is $800 million."]
+    idf = {"tranc": 3.0, "first": 1.0}
+    found = short_answer.choose("How large was the first tranche of the loan?", "amount", texts, tokenize=_words,
+                                idf=lambda t: idf.get(t, 0.5))
+    assert found is not None and texts[found[0]][slice(*found[1])] == "$800 million"
+
+
+def test_no_short_answer_from_a_quote_about_something_else():
+    texts = ["Sergeev visited Tokyo on November 28 to talk about arms sales."]
+    question = "When did the first group of former residents visit the islands?"
+    assert short_answer.choose(question, "date", texts, tokenize=_words) is None
+    found = short_answer.choose("When did Sergeev visit Tokyo?", "date", texts, tokenize=_words)
+    assert found is not None and texts[0][slice(*found[1])] == "November 28"
 
 
 def test_the_role_a_person_question_names():

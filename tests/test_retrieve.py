@@ -45,6 +45,13 @@ def test_bm25_ceiling_bounds_every_score_and_agrees_across_engines():
         assert lex.ceiling([]) == 0.0
     tokens = small.tokenize("vitamin bone bone")
     assert small.ceiling(tokens) == pytest.approx(large.ceiling(tokens), rel=1e-5)
+    # each term's idf, as the short answer weighs the question's terms: the rarer the heavier, 0 when unknown
+    terms = small.tokenize("vitamin bone sleep") + ["unknown", ""]
+    for lex in (small, large):
+        idf = lex.idfs(terms)
+        assert idf[2] > idf[0] > 0 and idf[0] == pytest.approx(idf[1]) and idf[3] == idf[4] == 0
+        assert idf.sum() == pytest.approx(lex.ceiling(terms))
+    assert np.allclose(small.idfs(terms), large.idfs(terms), rtol=1e-5)
 
 
 def test_with_sentences_blends_only_when_asked():
