@@ -113,7 +113,7 @@ def spans(kind: str | None, sentence: str, question: str) -> list[tuple[int, int
     described ("the military attache") answers as well as a name; "the name of…" wants the name."""
     if kind is None:
         return []
-    asked = set(re.findall(r"\w+", question.lower()))
+    asked, many = set(re.findall(r"\w+", question.lower())), counted(question)
     if kind == "person" and _WHO.match(question) and not _NAMED.search(question):
         kind = "someone"
     out = []
@@ -126,10 +126,36 @@ def spans(kind: str | None, sentence: str, question: str) -> list[tuple[int, int
                 continue
         if kind == "date" and "year" in asked and not re.search(r"\d{4}", sentence[a:b]):
             continue                    # "what year": a year, not "this year"
+        if kind == "amount" and many and _measure(sentence[a:b]) not in (None, _measure(many)):
+            continue                    # "how many boats": not "20 percent", "five years" or "$1.5 billion"
         words = {w.lower() for w in re.findall(r"\w+", sentence[a:b])} - STOP - _GENERIC
         if not asked & words and (words or kind == "date"):      # "this year" is a date of generic words
             out.append((a, b))
     return out
+
+
+# Measures: a figure in one of these units is a rate, a time, a sum, a weight or a distance, no count of
+# anything else.
+_MEASURES = tuple((name, re.compile(rx, re.I)) for name, rx in (
+    ("percent", r"%|\bper ?cent\b"), ("time", r"\b(?:years?|months?|weeks?|days?|hours?)\b"),
+    ("money", r"[$€£¥]|\b(?:dollars|yen|rubles|roubles)\b"), ("weight", r"\b(?:tons?|tonnes?)\b"),
+    ("distance", r"\b(?:km|kilomet(?:er|re)s?|miles?|met(?:er|re)s?|feet)\b")))
+
+
+def counted(question: str) -> str:
+    """What a "how many" question counts: the words after it, up to a function word ("how many Japanese
+    fishing boats did…" → "Japanese fishing boats"); "" for any other question."""
+    m = re.search(r"\bhow many\s+(.*)", question, re.I)
+    words = []
+    for w in re.findall(r"[\w'’-]+", m.group(1)) if m else []:
+        if w.lower() in STOP:
+            break
+        words.append(w)
+    return " ".join(words)
+
+
+def _measure(text: str) -> str | None:
+    return next((name for name, rx in _MEASURES if rx.search(text)), None)
 
 
 def _candidates(kind: str, s: str) -> list[tuple[int, int]]:

@@ -103,6 +103,16 @@ def test_the_short_answer_is_a_span_of_its_sentence():
     assert ans.to_json()["short_answer"] == "May 16" and ans.to_json()["sentences"][0]["short"] == list(s.short)
 
 
+def test_a_count_is_not_a_rate_a_time_or_a_sum():
+    """"How many boats" is not answered by "20 percent", "five years" or "$1.5 billion"; "how many years" is."""
+    s = "Russia seized 20 percent more boats, five years after the $1.5 billion loan; 17 boats in all, two ships."
+    found = lambda q: [s[a:b] for a, b in AT.spans("amount", s, q)]  # noqa: E731
+    assert AT.counted("How many Japanese fishing boats did Russia seize?") == "Japanese fishing boats"
+    assert found("How many Japanese fishing boats did Russia seize?") == ["17", "two ships"]
+    assert found("How many years passed?") == ["five years", "17", "two ships"]
+    assert found("How large was the loan?") == ["20 percent", "five years", "$1.5 billion", "17", "two ships"]
+
+
 def _words(text: str) -> list[str]:
     return [w[:5] for w in re.findall(r"\w+", text.lower()) if w not in AT.STOP]
 
