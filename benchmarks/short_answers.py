@@ -2,7 +2,7 @@
 
     python benchmarks/short_answers.py [--dev tests/data/holdout_qa.jsonl] [-v]
 
-Over the answerable questions that ask for a typed answer (rag.answer_types.expected_type): how many
+Over the answerable questions that ask for a typed answer (rag.asks.expected_type): how many
 answers show a short answer, how many of those are right (the gold fact holds it, or it holds the
 fact), and how many answers hold the fact in their quotes at all. -v lists every question.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import answer_types as AT  # noqa: E402
+from rag import asks  # noqa: E402
 from rag import evaluate  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.engine import Engine  # noqa: E402
@@ -31,7 +31,7 @@ def main() -> None:
     eng = Engine.open(Settings())
     count = Counter()
     for item in evaluate.load_qa(args.dev):
-        kind = AT.expected_type(item["question"])
+        kind = asks.expected_type(item["question"])
         if not item["answerable"] or kind is None:
             continue
         ans = eng.ask(item["question"])

@@ -2,7 +2,7 @@
 
 Pure: works on vectors and strings already in hand. A sentence's score is its cosine with the
 question, plus a share of the question's terms it contains, plus a share of its passage's cosine;
-then the answer type (rag.answer_types): after "who", "when" or "how many" a sentence without a name,
+then the answer type (rag.asks, rag.answer_types): after "who", "when" or "how many" a sentence without a name,
 date or figure the question does not already give loses, after "which minister…" one with it gains;
 after "the name of the attache…" a name counts only in a sentence that mentions the attache.
 The weights and the abstention threshold were chosen on the dev set (docs/BENCHMARKS.md).
@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from . import answer_types as AT
+from . import asks
 from . import quotes, short_answer
 from .schema import Answer, Hit, Sentence
 
@@ -81,11 +82,11 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
     the question asks for) is the typed span with the most question evidence near it
     (rag.short_answer; `idf` weighs the question's terms, each 1 without it)."""
     cands: list[tuple[float, int, int, Hit]] = []    # (score, hit index, sentence index, hit)
-    kind, strict = AT.expected_type(question), AT.strict(question)
+    kind, strict = asks.expected_type(question), asks.strict(question)
     untyped = -1.0                                   # the best score a sentence would have without the type check
     # After "the name of the attache…" a name counts only in a sentence about an attache, when the passages
     # mention one at all: a name elsewhere in them is someone else's.
-    role = AT.role(question) if kind == "person" and strict else None
+    role = asks.role(question) if kind == "person" and strict else None
     if role and not any(role.search(t) for h in hits[:params.from_hits] for t in h.passage.sentence_texts()):
         role = None
     for hi, hit in enumerate(hits[:params.from_hits]):

@@ -1,10 +1,12 @@
-"""What a question asks for, and where a sentence holds it: the expected answer type (person, amount,
-date, place, organisation), typed spans found by regular expressions ("short answers"), and sentences
-that begin mid-thought. Pure functions on strings; no model.
+"""Where a sentence holds the answer a question asks for (rag.asks): typed spans, found by regular
+expressions, of a person's name less its titles, a date, an amount, a rate, a place or an organisation
+that the question does not already give. Pure functions on strings; no model.
 """
 from __future__ import annotations
 
 import re
+
+from .asks import NAMED, ROLE_NOUNS, STOP, WHO, counted
 
 _MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 _YEAR = r"(?:1[5-9]|20)\d\d"
@@ -32,46 +34,8 @@ _PLACE = re.compile(r"\b(?:Islands?|Sea|Ocean|Strait|Bay|Peninsula|River|Mountai
                     r"Region|Territor(?:y|ies)|Port|Base|Harbou?r|Gulf|Lake|Coast)\b")
 _NOT_NAME = re.compile(rf"^(?:{_MONTH}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|The|A|An|This|That|"
                        r"These|Those|It|He|She|They|We|I|In|On|At|By|For|But|And|If|As|According|During|After)$")
-# Nouns that name a person by role: a question about one wants a person; a sentence may describe one.
-_ROLE_NOUNS = (r"minister|official|diplomat|leader|president|premier|general|admiral|spokes(?:man|woman|person)|"
-               r"deputy|head|chief|director|envoy|ambassador|officer|attach[eé]|commander|secretary|analyst|"
-               r"researcher|agent|spy|person|man|woman|politician|chairman|governor|mayor|king|emperor")
-# The words of a noun phrase between "which" and its noun: not a verb ("which agency does he head").
-_FILL = r"(?:(?!(?:is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|may|might)\b)\w+ )"
-_PERSON_Q = re.compile(rf"^\s*(?:who|whom)\b|\b(?:name of the|which|what) {_FILL}{{0,3}}?(?:{_ROLE_NOUNS})s?\b", re.I)
-# The role a person question names ("the name of the military attache…", "who is the head of…").
-_ROLE_Q = re.compile(rf"(?:\b(?:name of the|which|what)|^\s*whom? (?:is|was|were|are|became) the) "
-                     rf"(?:[\w'’-]+ ){{0,3}}?({_ROLE_NOUNS})s?\b", re.I)
-_DATE_Q = re.compile(r"^\s*when\b|\b(?:what|which|in what|on what) (?:\w+ )?(?:year|date|day|month|time)\b|\bby when\b"
-                     r"|\bhow long ago\b", re.I)
-_AMOUNT_Q = re.compile(r"\bhow (?:many|much|long|far|big|large|old|heavy|fast|high)\b|\bwhat (?:\w+ ){0,3}?(?:percentage|"
-                       r"percent|share|amount|number|sum|rate|size|tonnage|price|cost|value|figure|total)\b", re.I)
-_DESCRIBED = re.compile(rf"\b(?:the|a|an|his|her|its|their)\s+((?:[\w-]+\s+){{0,3}}?(?:{_ROLE_NOUNS}))\b")
-_PERCENT_Q = re.compile(r"(?<!-)\b(?:rate|percentage|percent|per cent|share)\b", re.I)
+_DESCRIBED = re.compile(rf"\b(?:the|a|an|his|her|its|their)\s+((?:[\w-]+\s+){{0,3}}?(?:{ROLE_NOUNS}))\b")
 PERCENT = re.compile(r"\b\d[\d.,]*\s*(?:%|percent\b|per cent\b)", re.I)
-_PLACE_Q = re.compile(rf"^\s*where\b|\b(?:which|what|in which|to which|at which) {_FILL}{{0,2}}?(?:island|city|port|"
-                      r"country|region|town|base|place|prefecture|province|sea|location)s?\b", re.I)
-_ORG_Q = re.compile(rf"\b(?:which|what) {_FILL}{{0,2}}?(?:organi[sz]ation|agency|company|institute|body|"
-                    r"ministry|newspaper|party|bank|firm)s?\b", re.I)
-# Openers of a sentence that leans on the one before: given with it, or not chosen.
-_LEANS = re.compile(r"^(?:But|And|Or|Yet|So|Still|Thus|Hence|Therefore|Also|Moreover|Furthermore|Meanwhile|"
-                    r"Nevertheless|Nonetheless|Instead|Indeed|However|Besides|Otherwise|Then|That|This|These|"
-                    r"Those|Such|It|He|She|They|His|Her|Their|Its|There)\b|^(?:In addition|As a result|Even so|"
-                    r"In turn|At least|For (?:this|that) reason)\b")
-
-
-def expected_type(question: str) -> str | None:
-    """What the question asks for: "person", "date", "amount", "place", "org", or None (a description,
-    a reason, a manner: no single typed span answers it)."""
-    for kind, rx in (("percent", _PERCENT_Q), ("amount", _AMOUNT_Q), ("date", _DATE_Q)):
-        if rx.search(question):
-            return kind
-    if _WHO.match(question):
-        return "person"
-    # "which Japanese Defense Agency head": the phrase's last noun is its head, so the match that ends last
-    found = [(m.end(), kind) for kind, rx in (("place", _PLACE_Q), ("org", _ORG_Q), ("person", _PERSON_Q))
-             if (m := rx.search(question))]
-    return max(found)[1] if found else None
 
 
 # Words that name a role, a rank or a nationality before a name: "Japanese Foreign Minister Yohei Kono".
@@ -80,31 +44,6 @@ _ROLE = re.compile(r"^(?:Minister|President|Prime|Deputy|Vice|Foreign|Defen[cs]e
                    r"Col\.?|Colonel|Captain|Capt\.?|Commander|Governor|Mayor|Senator|Sen\.?|Spokes\w+|Emperor|"
                    r"King|Queen|First|Former|Acting|Chief|Head|Lt\.?|Sgt\.?|[A-Z]\w+(?:ian|ese|ish)|American|Korean|German)$")
 _GENERIC = frozenset("year years month months day days week end early late mid million billion percent".split())
-# Function words: not evidence that a sentence answers a question ("what", "did", "would"…).
-STOP = frozenset("""a an the of to in on at by for from with about as into over after before during between
-    what which who whom whose when where why how did do does done was were is are be been being has have had
-    would will could should can may might must shall this that these those it its his her their there than
-    then and or but not no if so such any some s said say says tell told according""".split())
-
-
-_WHO = re.compile(r"^\s*(?:who|whom)\b", re.I)
-_NAMED = re.compile(r"\bname of\b|\bnamed\b|\bcalled\b", re.I)
-_STRICT_Q = re.compile(r"^\s*(?:who|whom|when)\b|\bhow (?:many|much)\b|\b(?:what|which) (?:year|date|day|month)\b"
-                       r"|\bname of\b|\bnamed\b"
-                       r"|\b(?:rate|percentage|percent)\b", re.I)
-
-
-def role(question: str) -> re.Pattern | None:
-    """The role noun a person question asks about ("attache" in "the name of the Russian military
-    attache who…"), as a pattern that finds it in a sentence; None when it names none."""
-    m = _ROLE_Q.search(question)
-    return re.compile(rf"\b{re.escape(m.group(1).lower().rstrip('eé'))}[eé]?s?\b", re.I) if m else None
-
-
-def strict(question: str) -> bool:
-    """Whether only an answer of the expected type will do: "who", "when", "how many", "what year", a
-    rate. After "which minister…" or "which island…" a description can answer too ("the air force chief")."""
-    return bool(_STRICT_Q.search(question))
 
 
 def spans(kind: str | None, sentence: str, question: str) -> list[tuple[int, int]]:
@@ -114,7 +53,7 @@ def spans(kind: str | None, sentence: str, question: str) -> list[tuple[int, int
     if kind is None:
         return []
     asked, many = set(re.findall(r"\w+", question.lower())), counted(question)
-    if kind == "person" and _WHO.match(question) and not _NAMED.search(question):
+    if kind == "person" and WHO.match(question) and not NAMED.search(question):
         kind = "someone"
     out = []
     for a, b in _candidates(kind, sentence):
@@ -140,18 +79,6 @@ _MEASURES = tuple((name, re.compile(rx, re.I)) for name, rx in (
     ("percent", r"%|\bper ?cent\b"), ("time", r"\b(?:years?|months?|weeks?|days?|hours?)\b"),
     ("money", r"[$€£¥]|\b(?:dollars|yen|rubles|roubles)\b"), ("weight", r"\b(?:tons?|tonnes?)\b"),
     ("distance", r"\b(?:km|kilomet(?:er|re)s?|miles?|met(?:er|re)s?|feet)\b")))
-
-
-def counted(question: str) -> str:
-    """What a "how many" question counts: the words after it, up to a function word ("how many Japanese
-    fishing boats did…" → "Japanese fishing boats"); "" for any other question."""
-    m = re.search(r"\bhow many\s+(.*)", question, re.I)
-    words = []
-    for w in re.findall(r"[\w'’-]+", m.group(1)) if m else []:
-        if w.lower() in STOP:
-            break
-        words.append(w)
-    return " ".join(words)
 
 
 def _measure(text: str) -> str | None:
@@ -218,14 +145,3 @@ def _speaks(s: str, b: int) -> bool:
 
 def _located(s: str, a: int) -> bool:
     return bool(_AT_BEFORE.search(s, max(0, a - 9), a))
-
-
-def leans_back(sentence: str) -> bool:
-    """Whether a sentence begins mid-thought ("But…", "That, at least…", "He…") and needs the one before."""
-    return bool(_LEANS.match(sentence.lstrip("\"“‘'(")))
-
-
-def open_quote(sentence: str) -> bool:
-    """Whether a quotation opened in the sentence is still open at its end (the next sentence goes on
-    quoting): the straight double quotes are odd in number, or a “ outnumbers the ”."""
-    return sentence.count('"') % 2 == 1 or sentence.count("“") > sentence.count("”")

@@ -3,7 +3,15 @@ with a quotation opened before, or names a person by surname alone is quoted tog
 sentences it leans on (a verbatim span of its passage either way). Pure functions on strings."""
 from __future__ import annotations
 
+import re
+
 from . import answer_types as AT
+
+# Openers of a sentence that leans on the one before: given with it, or not chosen.
+_LEANS = re.compile(r"^(?:But|And|Or|Yet|So|Still|Thus|Hence|Therefore|Also|Moreover|Furthermore|Meanwhile|"
+                    r"Nevertheless|Nonetheless|Instead|Indeed|However|Besides|Otherwise|Then|That|This|These|"
+                    r"Those|Such|It|He|She|They|His|Her|Their|Its|There)\b|^(?:In addition|As a result|Even so|"
+                    r"In turn|At least|For (?:this|that) reason)\b")
 
 
 def start(passage, si: int, kind: str | None, question: str) -> int:
@@ -27,7 +35,7 @@ def _leans_from(passage, si: int) -> int:
     when it begins mid-thought ("But…", "That, at least…") or goes on with a quotation opened before."""
     texts = passage.sentence_texts()
     first = si
-    while first > 0 and si - first < 2 and (AT.leans_back(texts[first]) or AT.open_quote(texts[first - 1])):
+    while first > 0 and si - first < 2 and (leans_back(texts[first]) or open_quote(texts[first - 1])):
         first -= 1
     return first
 
@@ -46,3 +54,14 @@ def _named_from(passage, first: int, si: int, kind: str | None, question: str) -
             if any(texts[j][x:y].endswith(" " + word) for x, y in AT.spans(kind, texts[j], question)):
                 return min(first, j)
     return first
+
+
+def leans_back(sentence: str) -> bool:
+    """Whether a sentence begins mid-thought ("But…", "That, at least…", "He…") and needs the one before."""
+    return bool(_LEANS.match(sentence.lstrip("\"“‘'(")))
+
+
+def open_quote(sentence: str) -> bool:
+    """Whether a quotation opened in the sentence is still open at its end (the next sentence goes on
+    quoting): the straight double quotes are odd in number, or a “ outnumbers the ”."""
+    return sentence.count('"') % 2 == 1 or sentence.count("“") > sentence.count("”")

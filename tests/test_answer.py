@@ -8,7 +8,7 @@ import pytest
 
 from rag import answer as A
 from rag import answer_types as AT
-from rag import short_answer
+from rag import asks, quotes, short_answer
 from rag.schema import Hit, Passage
 from rag.segment import split_sentences
 
@@ -29,7 +29,7 @@ from rag.segment import split_sentences
     ("What did Sergeev say about missile defense?", None),
 ])
 def test_expected_type(question, kind):
-    assert AT.expected_type(question) == kind
+    assert asks.expected_type(question) == kind
 
 
 def test_a_name_is_found_without_its_titles_and_never_one_the_question_gives():
@@ -54,14 +54,14 @@ def test_a_name_is_compared_with_the_question_by_whole_words():
 
 
 def test_strict_and_soft_types():
-    assert AT.strict("Who fled Japan?") and AT.strict("How many troops?") and AT.strict("What was the name of it?")
-    assert not AT.strict("Which Russian diplomat left Japan?") and not AT.strict("Why did it fail?")
+    assert asks.strict("Who fled Japan?") and asks.strict("How many troops?") and asks.strict("What was the name of it?")
+    assert not asks.strict("Which Russian diplomat left Japan?") and not asks.strict("Why did it fail?")
 
 
 def test_leaning_sentences_and_open_quotes():
-    assert AT.leans_back("But the talks went on.") and AT.leans_back("That, at least, was the plan.")
-    assert not AT.leans_back("Butler arrived.") and not AT.leans_back("The talks went on.")
-    assert AT.open_quote('Numata remarked, "It\'s still there.') and not AT.open_quote('He said "no."')
+    assert quotes.leans_back("But the talks went on.") and quotes.leans_back("That, at least, was the plan.")
+    assert not quotes.leans_back("Butler arrived.") and not quotes.leans_back("The talks went on.")
+    assert quotes.open_quote('Numata remarked, "It\'s still there.') and not quotes.open_quote('He said "no."')
 
 
 def _hit(text: str) -> Hit:
@@ -107,14 +107,14 @@ def test_a_count_is_not_a_rate_a_time_or_a_sum():
     """"How many boats" is not answered by "20 percent", "five years" or "$1.5 billion"; "how many years" is."""
     s = "Russia seized 20 percent more boats, five years after the $1.5 billion loan; 17 boats in all, two ships."
     found = lambda q: [s[a:b] for a, b in AT.spans("amount", s, q)]  # noqa: E731
-    assert AT.counted("How many Japanese fishing boats did Russia seize?") == "Japanese fishing boats"
+    assert asks.counted("How many Japanese fishing boats did Russia seize?") == "Japanese fishing boats"
     assert found("How many Japanese fishing boats did Russia seize?") == ["17", "two ships"]
     assert found("How many years passed?") == ["five years", "17", "two ships"]
     assert found("How large was the loan?") == ["20 percent", "five years", "$1.5 billion", "17", "two ships"]
 
 
 def _words(text: str) -> list[str]:
-    return [w[:5] for w in re.findall(r"\w+", text.lower()) if w not in AT.STOP]
+    return [w[:5] for w in re.findall(r"\w+", text.lower()) if w not in asks.STOP]
 
 
 def test_the_short_answer_is_the_span_with_the_question_s_rare_words_near_it():
@@ -136,10 +136,10 @@ def test_no_short_answer_from_a_quote_about_something_else():
 
 
 def test_the_role_a_person_question_names():
-    assert AT.role("What was the name of the Russian military attache who fled?").search("the military attaché fled")
-    assert AT.role("Who is the head of the department?").search("its head, Ivan Petrov")
-    assert not AT.role("What was the name of the attache who fled?").search("an attack on the embassy")
-    assert AT.role("Who fled Japan?") is None and AT.role("Why did the talks fail?") is None
+    assert asks.role("What was the name of the Russian military attache who fled?").search("the military attaché fled")
+    assert asks.role("Who is the head of the department?").search("its head, Ivan Petrov")
+    assert not asks.role("What was the name of the attache who fled?").search("an attack on the embassy")
+    assert asks.role("Who fled Japan?") is None and asks.role("Why did the talks fail?") is None
 
 
 @pytest.mark.parametrize("second, said", [

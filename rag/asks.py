@@ -1,0 +1,77 @@
+"""What a question asks for: the expected answer type (a person, a date, an amount, a rate, a place, an
+organisation), whether only that type will do, the role a person question names, and what a "how
+many" question counts. Pure functions on strings; no model. Where a sentence holds such an answer is
+rag.answer_types.
+"""
+from __future__ import annotations
+
+import re
+
+# Nouns that name a person by role: a question about one wants a person; a sentence may describe one.
+ROLE_NOUNS = (r"minister|official|diplomat|leader|president|premier|general|admiral|spokes(?:man|woman|person)|"
+               r"deputy|head|chief|director|envoy|ambassador|officer|attach[eé]|commander|secretary|analyst|"
+               r"researcher|agent|spy|person|man|woman|politician|chairman|governor|mayor|king|emperor")
+# The words of a noun phrase between "which" and its noun: not a verb ("which agency does he head").
+_FILL = r"(?:(?!(?:is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|may|might)\b)\w+ )"
+_PERSON_Q = re.compile(rf"^\s*(?:who|whom)\b|\b(?:name of the|which|what) {_FILL}{{0,3}}?(?:{ROLE_NOUNS})s?\b", re.I)
+# The role a person question names ("the name of the military attache…", "who is the head of…").
+_ROLE_Q = re.compile(rf"(?:\b(?:name of the|which|what)|^\s*whom? (?:is|was|were|are|became) the) "
+                     rf"(?:[\w'’-]+ ){{0,3}}?({ROLE_NOUNS})s?\b", re.I)
+_DATE_Q = re.compile(r"^\s*when\b|\b(?:what|which|in what|on what) (?:\w+ )?(?:year|date|day|month|time)\b|\bby when\b"
+                     r"|\bhow long ago\b", re.I)
+_AMOUNT_Q = re.compile(r"\bhow (?:many|much|long|far|big|large|old|heavy|fast|high)\b|\bwhat (?:\w+ ){0,3}?(?:percentage|"
+                       r"percent|share|amount|number|sum|rate|size|tonnage|price|cost|value|figure|total)\b", re.I)
+_PERCENT_Q = re.compile(r"(?<!-)\b(?:rate|percentage|percent|per cent|share)\b", re.I)
+_PLACE_Q = re.compile(rf"^\s*where\b|\b(?:which|what|in which|to which|at which) {_FILL}{{0,2}}?(?:island|city|port|"
+                      r"country|region|town|base|place|prefecture|province|sea|location)s?\b", re.I)
+_ORG_Q = re.compile(rf"\b(?:which|what) {_FILL}{{0,2}}?(?:organi[sz]ation|agency|company|institute|body|"
+                    r"ministry|newspaper|party|bank|firm)s?\b", re.I)
+WHO = re.compile(r"^\s*(?:who|whom)\b", re.I)
+NAMED = re.compile(r"\bname of\b|\bnamed\b|\bcalled\b", re.I)
+_STRICT_Q = re.compile(r"^\s*(?:who|whom|when)\b|\bhow (?:many|much)\b|\b(?:what|which) (?:year|date|day|month)\b"
+                       r"|\bname of\b|\bnamed\b"
+                       r"|\b(?:rate|percentage|percent)\b", re.I)
+# Function words: not evidence that a sentence answers a question ("what", "did", "would"…).
+STOP = frozenset("""a an the of to in on at by for from with about as into over after before during between
+    what which who whom whose when where why how did do does done was were is are be been being has have had
+    would will could should can may might must shall this that these those it its his her their there than
+    then and or but not no if so such any some s said say says tell told according""".split())
+
+
+def role(question: str) -> re.Pattern | None:
+    """The role noun a person question asks about ("attache" in "the name of the Russian military
+    attache who…"), as a pattern that finds it in a sentence; None when it names none."""
+    m = _ROLE_Q.search(question)
+    return re.compile(rf"\b{re.escape(m.group(1).lower().rstrip('eé'))}[eé]?s?\b", re.I) if m else None
+
+
+def strict(question: str) -> bool:
+    """Whether only an answer of the expected type will do: "who", "when", "how many", "what year", a
+    rate. After "which minister…" or "which island…" a description can answer too ("the air force chief")."""
+    return bool(_STRICT_Q.search(question))
+
+
+def expected_type(question: str) -> str | None:
+    """What the question asks for: "person", "date", "amount", "place", "org", or None (a description,
+    a reason, a manner: no single typed span answers it)."""
+    for kind, rx in (("percent", _PERCENT_Q), ("amount", _AMOUNT_Q), ("date", _DATE_Q)):
+        if rx.search(question):
+            return kind
+    if WHO.match(question):
+        return "person"
+    # "which Japanese Defense Agency head": the phrase's last noun is its head, so the match that ends last
+    found = [(m.end(), kind) for kind, rx in (("place", _PLACE_Q), ("org", _ORG_Q), ("person", _PERSON_Q))
+             if (m := rx.search(question))]
+    return max(found)[1] if found else None
+
+
+def counted(question: str) -> str:
+    """What a "how many" question counts: the words after it, up to a function word ("how many Japanese
+    fishing boats did…" → "Japanese fishing boats"); "" for any other question."""
+    m = re.search(r"\bhow many\s+(.*)", question, re.I)
+    words = []
+    for w in re.findall(r"[\w'’-]+", m.group(1)) if m else []:
+        if w.lower() in STOP:
+            break
+        words.append(w)
+    return " ".join(words)
