@@ -68,7 +68,7 @@ def spans(kind: str | None, sentence: str, question: str) -> list[tuple[int, int
         if kind == "amount" and many and _measure(sentence[a:b]) not in (None, _measure(many)):
             continue                    # "how many boats": not "20 percent", "five years" or "$1.5 billion"
         words = {w.lower() for w in re.findall(r"\w+", sentence[a:b])} - STOP - _GENERIC
-        if not asked & words and (words or kind == "date"):      # "this year" is a date of generic words
+        if not asked & words and (words or kind in ("date", "reason")):   # "this year", "so that": generic words
             out.append((a, b))
     return out
 
@@ -85,7 +85,15 @@ def _measure(text: str) -> str | None:
     return next((name for name, rx in _MEASURES if rx.search(text)), None)
 
 
+# Words that give a cause or a purpose (generic English connectives).
+_REASON = re.compile(r"\b(?:because|due to|owing to|thanks to|in order to|so that|so as to|aimed at|as a result|"
+                     r"caused by|leads? to|led to|in the wake of|in hopes? (?:of|that)|in response to|in protest|"
+                     r"for fear|on the (?:basis|grounds) of|reasons?|purpose)\b", re.I)
+
+
 def _candidates(kind: str, s: str) -> list[tuple[int, int]]:
+    if kind == "reason":
+        return [m.span() for m in _REASON.finditer(s)]
     if kind == "date":
         return [m.span() for m in DATE.finditer(s)]
     if kind == "percent":

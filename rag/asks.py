@@ -26,6 +26,9 @@ _PLACE_Q = re.compile(rf"^\s*where\b|\b(?:which|what|in which|to which|at which)
                       r"country|region|town|base|place|prefecture|province|sea|location)s?\b", re.I)
 _ORG_Q = re.compile(rf"\b(?:which|what) {_FILL}{{0,2}}?(?:organi[sz]ation|agency|company|institute|body|"
                     r"ministry|newspaper|party|bank|firm)s?\b", re.I)
+# A question that asks for a reason or a purpose (no span answers it; a sentence that gives a cause may).
+_REASON_Q = re.compile(r"^\s*why\b|\bwhat (?:was|is|were|are) the (?:purpose|reason|aim|goal|cause)s?\b"
+                       r"|\bfor what (?:reason|purpose)\b", re.I)
 WHO = re.compile(r"^\s*(?:who|whom)\b", re.I)
 NAMED = re.compile(r"\bname of\b|\bnamed\b|\bcalled\b", re.I)
 _STRICT_Q = re.compile(r"^\s*(?:who|whom|when)\b|\bhow (?:many|much)\b|\b(?:what|which) (?:year|date|day|month)\b"
@@ -52,8 +55,9 @@ def strict(question: str) -> bool:
 
 
 def expected_type(question: str) -> str | None:
-    """What the question asks for: "person", "date", "amount", "place", "org", or None (a description,
-    a reason, a manner: no single typed span answers it)."""
+    """What the question asks for: "person", "date", "amount", "percent", "place", "org", "reason" (a
+    cause or a purpose: no span is the answer, but a sentence that gives one may be), or None (a
+    description, a manner)."""
     for kind, rx in (("percent", _PERCENT_Q), ("amount", _AMOUNT_Q), ("date", _DATE_Q)):
         if rx.search(question):
             return kind
@@ -62,7 +66,7 @@ def expected_type(question: str) -> str | None:
     # "which Japanese Defense Agency head": the phrase's last noun is its head, so the match that ends last
     found = [(m.end(), kind) for kind, rx in (("place", _PLACE_Q), ("org", _ORG_Q), ("person", _PERSON_Q))
              if (m := rx.search(question))]
-    return max(found)[1] if found else None
+    return max(found)[1] if found else "reason" if _REASON_Q.search(question) else None
 
 
 def counted(question: str) -> str:

@@ -101,10 +101,10 @@ def dev_report(engine, qa: list[dict], *, mode: str | None = None, k: int = 10) 
 def report_text(r: dict) -> str:
     return "\n".join([
         f"dev set: {r['questions']} questions ({r['answerable']} answerable, {r['unanswerable']} not), mode {r['mode']}",
-        f"retrieval   Recall@1 {r['recall@1']:.3f}  Recall@3 {r['recall@3']:.3f}  Recall@5 {r['recall@5']:.3f}"
-        f"  MRR@10 {r['mrr@10']:.3f}  nDCG@10 {r['ndcg@10']:.3f}",
-        f"answers     answered {r['answered']:.3f} of answerable, fact in answer {r['fact_in_answer']:.3f}",
-        f"abstention  {r['abstained']:.3f} of unanswerable correctly declined",
+        f"retrieval   Recall@1 {_f(r['recall@1'])}  Recall@3 {_f(r['recall@3'])}  Recall@5 {_f(r['recall@5'])}"
+        f"  MRR@10 {_f(r['mrr@10'])}  nDCG@10 {_f(r['ndcg@10'])}",
+        f"answers     answered {_f(r['answered'])} of answerable, fact in answer {_f(r['fact_in_answer'])}",
+        f"abstention  {_f(r['abstained'])} of unanswerable correctly declined",
         f"citations   integrity {r['citation_integrity']:.3f} (answer sentences found verbatim in the cited passage)",
         f"misses@3 {r['misses']}  wrongly declined {r['wrong_abstain']}  wrongly answered {r['wrong_answer']}"
         f"  fact missing {r['fact_missing']}",

@@ -17,6 +17,7 @@ from . import answer_types as AT
 
 MIN_SHARE = 0.3      # the quote holds at least this share of the question terms' idf
 DECAY = 3.0          # characters: a term this far from the span counts half (idf / (1 + distance / DECAY))
+KINDS = frozenset({"person", "date", "amount", "percent", "place", "org"})   # not "reason": no span is one
 _WORD = re.compile(r"[\w’'.-]+")
 
 Span = tuple[int, int]
@@ -26,7 +27,7 @@ def choose(question: str, kind: str | None, texts: list[str], *, tokenize: Calla
            idf: Callable[[str], float] | None = None) -> tuple[int, Span] | None:
     """(index of the quote, span in it) of the short answer among the quoted `texts`, or None when
     none holds a span of `kind` with the question's words near it."""
-    if kind is None:
+    if kind not in KINDS:
         return None
     weight = idf or (lambda t: 1.0)
     terms = {t: weight(t) for t in set(tokenize(question))}

@@ -25,7 +25,9 @@ from rag.segment import split_sentences
     ("With which Japanese Defense Agency head did Sergeev hold talks?", "person"),   # the phrase's last noun
     ("Which agency does Koptev head?", "org"),                                      # "head" is the verb
     ("Which organization did Russia aspire to join?", "org"),
-    ("Why did the talks fail?", None),
+    ("Why did the talks fail?", "reason"),
+    ("What was the purpose of Komura's trip?", "reason"),
+    ("How did Tokyo retaliate?", None),
     ("What did Sergeev say about missile defense?", None),
 ])
 def test_expected_type(question, kind):
@@ -111,6 +113,19 @@ def test_a_count_is_not_a_rate_a_time_or_a_sum():
     assert found("How many Japanese fishing boats did Russia seize?") == ["17", "two ships"]
     assert found("How many years passed?") == ["five years", "17", "two ships"]
     assert found("How large was the loan?") == ["20 percent", "five years", "$1.5 billion", "17", "two ships"]
+
+
+def test_a_why_question_prefers_the_sentence_that_gives_a_cause():
+    """Two sentences as near the question: the one with a causal connective is quoted, and no span of it
+    is offered as a short answer."""
+    hit = _hit("The cruiser called at Yokosuka in September. The visit was aimed at joint rescue exercises.")
+    vecs = np.array([[0.8, 0.6], [0.8, 0.6]], dtype=np.float32)
+    stems = lambda t: [w[:5] for w in re.findall(r"\w+", t.lower())]  # noqa: E731
+    ans = A.compose("Why did the cruiser call at Yokosuka?", [hit], qvec=np.array([1.0, 0.0], dtype=np.float32),
+                    qtokens=[], sentence_vectors=lambda h: vecs, tokenize=stems,
+                    params=A.AnswerParams(threshold=0.5, margin=0.1))
+    assert [s.text for s in ans.sentences] == ["The visit was aimed at joint rescue exercises."] and not ans.short
+    assert AT.spans("reason", "We act so that the visit succeeds.", "Why act?") == [(7, 14)]
 
 
 def _words(text: str) -> list[str]:

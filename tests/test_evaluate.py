@@ -30,7 +30,7 @@ def test_every_dev_and_holdout_quote_resolves_against_the_real_seeds():
     from rag import ingest
     seeds = Path(__file__).resolve().parent.parent / "seeds"
     passages = [p for f in sorted(seeds.glob("*.txt")) for p in ingest.parse(f.name, f.read_text("utf-8"))[1]]
-    for name in ("dev_qa.jsonl", "holdout_qa.jsonl"):
+    for name in ("dev_qa.jsonl", "dev_why_qa.jsonl", "holdout_qa.jsonl"):
         qa = evaluate.load_qa(Path(__file__).parent / "data" / name)
         for item in qa:
             if item["answerable"]:
@@ -38,3 +38,14 @@ def test_every_dev_and_holdout_quote_resolves_against_the_real_seeds():
                 assert ids, item["id"]
                 text = " ".join(p.text for p in passages if p.id in ids)
                 assert evaluate.clean(item["fact"]) in text, item["id"]
+
+
+def test_the_report_of_a_set_with_no_unanswerable_question():
+    """`rag eval --dev` on a user's set of answerable questions only: a dash, not a crash."""
+    r = {"questions": 2, "answerable": 2, "unanswerable": 0, "mode": "hybrid", "recall@1": 1.0, "recall@3": 1.0,
+         "recall@5": 1.0, "mrr@10": 1.0, "ndcg@10": 1.0, "answered": 1.0, "fact_in_answer": 0.5, "abstained": None,
+         "citation_integrity": 1.0, "misses": [], "wrong_abstain": [], "wrong_answer": [], "fact_missing": ["x"],
+         "by_type": {"why": {"answerable": 2, "answered": 1.0, "fact_in_answer": 0.5, "unanswerable": 0,
+                             "declined": None}}}
+    text = evaluate.report_text(r)
+    assert "abstention    —   of unanswerable" in text and "fact in answer 0.500" in text
