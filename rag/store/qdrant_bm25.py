@@ -86,8 +86,11 @@ class QdrantKeyword:
         return scores
 
     def ceiling(self, tokens: list[str]) -> float:
+        return float(self.idfs(tokens).sum())
+
+    def idfs(self, tokens: list[str]) -> np.ndarray:
         known = self.known(tokens)
-        return float(sum(self.idf(known[t][1]) for t in tokens if t in known))
+        return np.array([self.idf(known[t][1]) if t in known else 0.0 for t in tokens], dtype=np.float64)
 
     def rare_idf(self) -> float:
         return float(np.log(1 + (self.n - 0.5) / 1.5)) if self.n else 0.0
