@@ -26,11 +26,11 @@ def main() -> None:
     eng = Engine.open(Settings(index_dir=index))
     cases = [(item, eng.retrieve(item["question"], k=10)) for item in evaluate.load_qa()]   # retrieved once
     rows = []
-    grid = itertools.product([0.6, 0.65, 0.7], [0.1, 0.2], [0.1, 0.2], [0.15], [2, 3], [0.2, 0.3, 0.4],
+    grid = itertools.product([0.6, 0.65, 0.7], [0.1, 0.2], [0.1, 0.2], [0.15], [2, 3], [True, False],
                              [0.0, 0.1, 0.15], [0.1, 0.2], [0.06, 0.1, 0.2])
-    for th, ow, margin, pen, fh, tp, tb, pw, om in grid:
+    for th, ow, margin, pen, fh, st, tb, pw, om in grid:
         p = A.AnswerParams(threshold=th, overlap_weight=ow, margin=margin, unknown_name_penalty=pen, from_hits=fh,
-                           type_penalty=tp, type_bonus=tb, passage_weight=pw, other_passage_margin=om)
+                           strict_types=st, type_bonus=tb, passage_weight=pw, other_passage_margin=om)
         ans_ok = fact = abst = n_ans = n_un = sents = 0
         bad = []
         for item, retrieval in cases:
@@ -54,7 +54,7 @@ def main() -> None:
         p = r[5]
         print(f"{r[0]:.3f}        {r[1]:.3f} {r[2]:.3f}    {r[3]:.3f}     {r[4]:.2f}   threshold={p.threshold} "
               f"overlap={p.overlap_weight} margin={p.margin} penalty={p.unknown_name_penalty} from_hits={p.from_hits} "
-              f"type={p.type_penalty} bonus={p.type_bonus} passage={p.passage_weight} other={p.other_passage_margin} {r[6]}")
+              f"strict={p.strict_types} bonus={p.type_bonus} passage={p.passage_weight} other={p.other_passage_margin} {r[6]}")
 
 
 if __name__ == "__main__":

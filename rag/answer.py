@@ -2,9 +2,10 @@
 
 Pure: works on vectors and strings already in hand. A sentence's score is its cosine with the
 question, plus a share of the question's terms it contains, plus a share of its passage's cosine;
-then the answer type (rag.asks, rag.answer_types): after "who", "when" or "how many" a sentence without a name,
-date or figure the question does not already give loses, after "which minister…" one with it gains;
-after "the name of the attache…" a name counts only in a sentence that mentions the attache.
+then the answer type (rag.asks, rag.answer_types): after "who", "when" or "how many" only a sentence
+with a name, date or figure the question does not already give can answer, after "which minister…" or
+"why" one with a name or a cause gains; after "the name of the attache…" a name counts only in a
+sentence that mentions the attache.
 The weights and the abstention threshold were chosen on the dev set (docs/BENCHMARKS.md).
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ class AnswerParams:
     max_sentences: int = 3
     from_hits: int = 2             # sentences are drawn from the top this-many passages
     unknown_name_penalty: float = 0.15   # per capitalised question word absent from the corpus
-    type_penalty: float = 0.3      # "who", "when", "how many": a sentence without a name, date or figure
+    strict_types: bool = True      # "who", "when", "how many": only a sentence with a name, date or figure answers
     type_bonus: float = 0.15       # "which minister", "which island": a sentence with one (a description may do)
     passage_weight: float = 0.2    # weight of the cited passage's own cosine with the question
     other_passage_margin: float = 0.1    # a sentence from another passage than the best one must be this close
@@ -103,7 +104,10 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
             near = scores >= params.threshold - params.type_bonus
             typed = np.array([bool(n and (role is None or role.search(t)) and AT.spans(kind, t, question))
                               for t, n in zip(texts, near)])
-            scores += -params.type_penalty * ~typed if strict else params.type_bonus * typed
+            if strict and params.strict_types:
+                scores[~typed] = -np.inf          # the detail asked for is not in it: it cannot answer
+            else:
+                scores += params.type_bonus * typed
         cands += [(float(s), hi, si, hit) for si, s in enumerate(scores)]
     penalty = params.unknown_name_penalty * len(unknown)
     best = max((c[0] for c in cands), default=-1.0) - penalty

@@ -80,7 +80,7 @@ def _compose(question: str, hit: Hit, best: int):
     qvec = np.eye(n + 1, dtype=np.float32)[best]
     stems = lambda t: [w[:5] for w in re.findall(r"\w+", t.lower())]  # noqa: E731
     return A.compose(question, [hit], qvec=qvec, qtokens=[], sentence_vectors=lambda h: vecs, tokenize=stems,
-                     params=A.AnswerParams(threshold=0.5, type_penalty=0.0, type_bonus=0.0, margin=0.0))
+                     params=A.AnswerParams(threshold=0.5, strict_types=False, type_bonus=0.0, margin=0.0))
 
 
 def test_a_sentence_that_begins_mid_thought_is_quoted_with_the_one_before():
@@ -113,6 +113,17 @@ def test_a_count_is_not_a_rate_a_time_or_a_sum():
     assert found("How many Japanese fishing boats did Russia seize?") == ["17", "two ships"]
     assert found("How many years passed?") == ["five years", "17", "two ships"]
     assert found("How large was the loan?") == ["20 percent", "five years", "$1.5 billion", "17", "two ships"]
+
+
+def test_a_sentence_without_the_detail_asked_for_does_not_answer_however_close():
+    """"How many troops…?": a sentence that says everything but the number is not an answer."""
+    hit = _hit("Rodionov pledged to cut the number of Russian troops stationed on the disputed islands.")
+    stems = lambda t: [w[:5] for w in re.findall(r"\w+", t.lower())]  # noqa: E731
+    ans = A.compose("How many Russian troops were stationed on the disputed islands?", [hit],
+                    qvec=np.array([1.0], dtype=np.float32), qtokens=[],
+                    sentence_vectors=lambda h: np.array([[1.0]], dtype=np.float32), tokenize=stems,
+                    params=A.AnswerParams())
+    assert not ans.supported and ans.answer == "The documents discuss this, but they don't give the figure asked for."
 
 
 def test_a_why_question_prefers_the_sentence_that_gives_a_cause():
