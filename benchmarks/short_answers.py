@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag import asks  # noqa: E402
+from rag import asks, short_answer  # noqa: E402
 from rag import evaluate  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.engine import Engine  # noqa: E402
@@ -32,7 +32,7 @@ def main() -> None:
     count = Counter()
     for item in evaluate.load_qa(args.dev):
         kind = asks.expected_type(item["question"])
-        if not item["answerable"] or kind is None:
+        if not item["answerable"] or kind not in short_answer.KINDS:
             continue
         ans = eng.ask(item["question"])
         fact = clean(item["fact"]).lower()

@@ -15,7 +15,8 @@ DATE = re.compile(rf"\b(?:{_MONTH}\s+{_DAY}(?:\s*[-–]\s*(?:{_MONTH}\s+)?{_DAY}
                   rf"|(?:early |late |mid-?)?{_MONTH}\s+{_YEAR}|(?:the (?:year|end of) )?{_YEAR}s?(?:\s*[-–]\s*\d{{2,4}})?"
                   rf"|(?:this|last|next) (?:past )?(?:{_MONTH}|week|month|year|spring|summer|fall|autumn|winter)"
                   rf"|(?:January|February|March|April|June|July|August|September|October|November|December))\b")
-_SCALE = r"(?:\s*(?:million|billion|trillion|thousand|hundred|bn|m)\b)?"
+_SCALES = r"million|billion|trillion|thousand|hundred|bn|m"
+_SCALE = rf"(?:\s*(?:{_SCALES})\b)?"
 _UNIT = (r"(?:[-\s]?(?:tons?|tonnes?|percent|per cent|%|km|kilometers?|kilometres?|miles?|meters?|metres?|feet|"
          r"troops|soldiers|people|persons|men|ships|vessels|aircraft|planes|islands|years?|months?|days?|hours?|"
          r"dollars|yen|rubles|roubles))?")
@@ -65,8 +66,9 @@ def spans(kind: str | None, sentence: str, question: str) -> list[tuple[int, int
                 continue
         if kind == "date" and "year" in asked and not re.search(r"\d{4}", sentence[a:b]):
             continue                    # "what year": a year, not "this year"
-        if kind == "amount" and many and _measure(sentence[a:b]) not in (None, _measure(many)):
-            continue                    # "how many boats": not "20 percent", "five years" or "$1.5 billion"
+        if kind == "amount" and many and (_measure(sentence[a:b]) not in (None, _measure(many))
+                                          or _counts_other(sentence, b, many)):
+            continue                    # "how many boats": not "20 percent", "$1.5 billion" or "the two sides"
         words = {w.lower() for w in re.findall(r"\w+", sentence[a:b])} - STOP - _GENERIC
         if not asked & words and (words or kind in ("date", "reason")):   # "this year", "so that": generic words
             out.append((a, b))
@@ -79,6 +81,22 @@ _MEASURES = tuple((name, re.compile(rx, re.I)) for name, rx in (
     ("percent", r"%|\bper ?cent\b"), ("time", r"\b(?:years?|months?|weeks?|days?|hours?)\b"),
     ("money", r"[$€£¥]|\b(?:dollars|yen|rubles|roubles)\b"), ("weight", r"\b(?:tons?|tonnes?)\b"),
     ("distance", r"\b(?:km|kilomet(?:er|re)s?|miles?|met(?:er|re)s?|feet)\b")))
+
+
+def _counts_other(sentence: str, b: int, many: str) -> bool:
+    """Whether the figure ending at b counts something the question does not: the words right after it,
+    up to a function word or a mark, name none of what "how many" counts ("the two sides negotiated",
+    asked how many soldiers; "two Japanese officials", asked how many officials, counts them)."""
+    after = []
+    for m in re.finditer(r"\s*([\w’'-]+)", sentence[b:b + 60]):
+        if m.start() != sum(len(x) for x in after) or m.group(1).lower() in STOP or len(after) == 3:
+            break
+        after.append(m.group())
+    counted = {w.lower()[:4] for w in many.split()}
+    unit = re.search(r"[A-Za-z]+$", sentence[:b])                 # "two ships": the span's own noun
+    if unit and not re.fullmatch(rf"{_NUMWORD}|{_SCALES}", unit.group(), re.I):
+        after = [unit.group()]
+    return bool(after) and not any(w.strip().lower()[:4] in counted for w in after)
 
 
 def _measure(text: str) -> str | None:

@@ -106,12 +106,16 @@ def test_the_short_answer_is_a_span_of_its_sentence():
 
 
 def test_a_count_is_not_a_rate_a_time_or_a_sum():
-    """"How many boats" is not answered by "20 percent", "five years" or "$1.5 billion"; "how many years" is."""
+    """"How many boats" is not answered by "20 percent", "five years", "$1.5 billion" or "two ships";
+    "how many years" is by "five years"."""
     s = "Russia seized 20 percent more boats, five years after the $1.5 billion loan; 17 boats in all, two ships."
     found = lambda q: [s[a:b] for a, b in AT.spans("amount", s, q)]  # noqa: E731
     assert asks.counted("How many Japanese fishing boats did Russia seize?") == "Japanese fishing boats"
-    assert found("How many Japanese fishing boats did Russia seize?") == ["17", "two ships"]
-    assert found("How many years passed?") == ["five years", "17", "two ships"]
+    assert found("How many Japanese fishing boats did Russia seize?") == ["17"]      # not "two ships" either
+    assert found("How many years passed?") == ["five years"]
+    s2 = "The two sides agreed to train soldiers, two Japanese officials said."
+    assert [s2[a:b] for a, b in AT.spans("amount", s2, "How many reserve soldiers were trained?")] == []
+    assert [s2[a:b] for a, b in AT.spans("amount", s2, "How many officials spoke?")] == ["two"]
     assert found("How large was the loan?") == ["20 percent", "five years", "$1.5 billion", "17", "two ships"]
 
 
