@@ -12,7 +12,8 @@ _MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|A
 _YEAR = r"(?:1[5-9]|20)\d\d"
 _DAY = r"\d{1,2}(?:st|nd|rd|th)?"
 DATE = re.compile(rf"\b(?:{_MONTH}\s+{_DAY}(?:\s*[-–]\s*(?:{_MONTH}\s+)?{_DAY})?(?:,?\s+{_YEAR})?|{_DAY}\s+{_MONTH}(?:\s+{_YEAR})?"
-                  rf"|(?:early |late |mid-?)?{_MONTH}\s+{_YEAR}|(?:the (?:year|end of) )?{_YEAR}s?(?:\s*[-–]\s*\d{{2,4}})?"
+                  rf"|(?:early |late |mid-?)?{_MONTH}\s+{_YEAR}|(?:the (?:year|end of|(?:first|second|third|fourth|last) (?:quarter|half) of) )?{_YEAR}s?"
+                  rf"(?:\s*[-–]\s*\d{{2,4}})?"
                   rf"|(?:this|last|next) (?:past )?(?:{_MONTH}|week|month|year|spring|summer|fall|autumn|winter)"
                   rf"|(?:January|February|March|April|June|July|August|September|October|November|December))\b")
 _SCALES = r"million|billion|trillion|thousand|hundred|bn|m"
@@ -34,7 +35,8 @@ _ORG = re.compile(r"\b(?:Ministry|Agency|Commission|Committee|Council|Foundation
 _PLACE = re.compile(r"\b(?:Islands?|Sea|Ocean|Strait|Bay|Peninsula|River|Mountains?|City|Province|Prefecture|"
                     r"Region|Territor(?:y|ies)|Port|Base|Harbou?r|Gulf|Lake|Coast)\b")
 _NOT_NAME = re.compile(rf"^(?:{_MONTH}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|The|A|An|This|That|"
-                       r"These|Those|It|He|She|They|We|I|In|On|At|By|For|But|And|If|As|According|During|After)$")
+                       r"These|Those|It|He|She|They|We|I|In|On|At|By|For|But|And|If|As|According|During|After|"
+                       r"One|Two|Three|Four|Five|Six|Seven|Eight|Nine|Ten|Eleven|Twelve|Twenty|Hundred|Thousand)$")
 _DESCRIBED = re.compile(rf"\b(?:the|a|an|his|her|its|their)\s+((?:[\w-]+\s+){{0,3}}?(?:{ROLE_NOUNS}))\b")
 PERCENT = re.compile(r"\b\d[\d.,]*\s*(?:%|percent\b|per cent\b)", re.I)
 
@@ -140,11 +142,14 @@ def _candidates(kind: str, s: str) -> list[tuple[int, int]]:
 
 
 def _runs(s: str):
-    """Spans of capitalised runs, cut after a possessive: "Foreign Ministry’s | Takekazu Kawamura"."""
+    """Spans of capitalised runs. A possessive inside a run is a modifier, and what follows it is the
+    name ("the Foreign Ministry’s Takekazu Kawamura", "the Defense Agency’s National Institute"); a run
+    that ends with one is the owner's name, less the "’s" ("Yoshiro Mori’s visit")."""
     for m in NAME.finditer(s):
         a = m.start()
         for p in re.finditer(r"[’']s\b", m.group()):
-            yield a, m.start() + p.end()
+            if m.start() + p.end() == m.end():
+                yield a, m.start() + p.start()
             a = m.start() + p.end() + 1
         if a < m.end():
             yield a, m.end()

@@ -24,8 +24,9 @@ _AMOUNT_Q = re.compile(r"\bhow (?:many|much|long|far|big|large|old|heavy|fast|hi
 _PERCENT_Q = re.compile(r"(?<!-)\b(?:rate|percentage|percent|per cent|share)\b", re.I)
 _PLACE_Q = re.compile(rf"^\s*where\b|\b(?:which|what|in which|to which|at which) {_FILL}{{0,2}}?(?:island|city|port|"
                       r"country|region|town|base|place|prefecture|province|sea|location)s?\b", re.I)
-_ORG_Q = re.compile(rf"\b(?:which|what) {_FILL}{{0,2}}?(?:organi[sz]ation|agency|company|institute|body|"
-                    r"ministry|newspaper|party|bank|firm)s?\b", re.I)
+_ORG_Q = re.compile(rf"\b(?:which|what) {_FILL}{{0,2}}?(?:organi[sz]ation|agency|company|institute|institution|"
+                    r"body|ministry|newspaper|party|bank|firm|university|commission|committee|council|department|"
+                    r"association|union|group)s?\b", re.I)
 # A question that asks for a reason or a purpose (no span answers it; a sentence that gives a cause may).
 _REASON_Q = re.compile(r"^\s*why\b|\bwhat (?:was|is|were|are) the (?:purpose|reason|aim|goal|cause)s?\b"
                        r"|\bfor what (?:reason|purpose)\b", re.I)

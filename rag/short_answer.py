@@ -18,6 +18,7 @@ from . import answer_types as AT
 MIN_SHARE = 0.3      # the quote holds at least this share of the question terms' idf
 DECAY = 3.0          # characters: a term this far from the span counts half (idf / (1 + distance / DECAY))
 KINDS = frozenset({"person", "date", "amount", "percent", "place", "org"})   # not "reason": no span is one
+_NEGATED = re.compile(r"\b(?:not|never|no longer)\b|n[’']t\b", re.I)   # before a span in its clause
 _WORD = re.compile(r"[\w’'.-]+")
 
 Span = tuple[int, int]
@@ -43,6 +44,8 @@ def choose(question: str, kind: str | None, texts: list[str], *, tokenize: Calla
             continue
         level = _levels(text)
         for a, b in AT.spans(kind, text, question):
+            if _NEGATED.search(re.split(r"[,;:()–—]", text[max(0, a - 40):a])[-1]):
+                continue                  # "will not take place this year, but in 2001": not this year
             near: dict[str, float] = {}
             for x, y, t in words:
                 if not a <= x < b and level[x] == level[a]:

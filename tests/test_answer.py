@@ -105,6 +105,21 @@ def test_the_short_answer_is_a_span_of_its_sentence():
     assert ans.to_json()["short_answer"] == "May 16" and ans.to_json()["sentences"][0]["short"] == list(s.short)
 
 
+def test_names_around_a_possessive_and_numbers_that_are_not_names():
+    s = "The Defense Agency’s National Institute hosted Yoshiro Mori’s aides and the Group of Seven."
+    assert [s[a:b] for a, b in AT.spans("org", s, "Which body hosted them?")] == ["National Institute", "Group"]
+    assert "Yoshiro Mori" in [s[a:b] for a, b in AT.spans("person", s, "Whose aides came?")]
+    assert "Seven" not in [s[a:b] for a, b in AT.spans("place", s, "Where did they meet?")]
+
+
+def test_the_short_answer_is_not_a_date_the_sentence_denies():
+    s = "Mori’s visit to Moscow will not take place this year, but sometime in the first quarter of 2001."
+    question = "When will Mori's visit to Moscow take place?"
+    assert [s[a:b] for a, b in AT.spans("date", s, question)] == ["this year", "the first quarter of 2001"]
+    found = short_answer.choose(question, "date", [s], tokenize=_words)
+    assert found is not None and s[slice(*found[1])] == "the first quarter of 2001"
+
+
 def test_a_count_is_not_a_rate_a_time_or_a_sum():
     """"How many boats" is not answered by "20 percent", "five years", "$1.5 billion" or "two ships";
     "how many years" is by "five years"."""
