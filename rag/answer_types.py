@@ -5,6 +5,7 @@ that the question does not already give. Pure functions on strings; no model.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .asks import NAMED, ROLE_NOUNS, STOP, WHO, counted
 
@@ -53,8 +54,11 @@ def spans(kind: str | None, sentence: str, question: str) -> list[tuple[int, int
     """Spans of `sentence` that hold an answer of `kind` the question does not already give (a name
     less its titles, and none of whose words the question uses). After a plain "who", a person
     described ("the military attache") answers as well as a name; "the name of…" wants the name."""
-    if kind is None:
-        return []
+    return list(_spans(kind, sentence, question)) if kind is not None else []
+
+
+@lru_cache(maxsize=64)      # one answer asks about its sentences two or three times; no more is kept
+def _spans(kind: str, sentence: str, question: str) -> tuple[tuple[int, int], ...]:
     asked, many = set(re.findall(r"\w+", question.lower())), counted(question)
     if kind == "person" and WHO.match(question) and not NAMED.search(question):
         kind = "someone"
@@ -74,7 +78,7 @@ def spans(kind: str | None, sentence: str, question: str) -> list[tuple[int, int
         words = {w.lower() for w in re.findall(r"\w+", sentence[a:b])} - STOP - _GENERIC
         if not asked & words and (words or kind in ("date", "reason")):   # "this year", "so that": generic words
             out.append((a, b))
-    return out
+    return tuple(out)
 
 
 # Measures: a figure in one of these units is a rate, a time, a sum, a weight or a distance, no count of
