@@ -40,7 +40,7 @@ class AnswerParams:
     from_hits: int = 2             # sentences are drawn from the top this-many passages
     unknown_name_penalty: float = 0.15   # per capitalised question word absent from the corpus
     strict_types: bool = True      # "who", "when", "how many": only a sentence with a name, date or figure answers
-    type_bonus: float = 0.15       # "which minister", "which island": a sentence with one (a description may do)
+    type_bonus: float = 0.2        # "which minister", "which island": a sentence with one (a description may do)
     passage_weight: float = 0.2    # weight of the cited passage's own cosine with the question
     other_passage_margin: float = 0.1    # a sentence from another passage than the best one must be this close
 
@@ -87,7 +87,7 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
     untyped = -1.0                                   # the best score a sentence would have without the type check
     # After "the name of the attache…" a name counts only in a sentence about an attache, when the passages
     # mention one at all: a name elsewhere in them is someone else's.
-    role = asks.role(question) if kind == "person" and strict else None
+    role = asks.role(question) if kind == "person" else None
     if role and not any(role.search(t) for h in hits[:params.from_hits] for t in h.passage.sentence_texts()):
         role = None
     for hi, hit in enumerate(hits[:params.from_hits]):

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import re
 
+# Function words: not evidence that a sentence answers a question ("what", "did", "would"…).
+STOP = frozenset("""a an the of to in on at by for from with about as into over after before during between
+    what which who whom whose when where why how did do does done was were is are be been being has have had
+    would will could should can may might must shall this that these those it its his her their there than
+    then and or but not no if so such any some s said say says tell told according""".split())
 # Nouns that name a person by role: a question about one wants a person; a sentence may describe one.
 ROLE_NOUNS = (r"minister|official|diplomat|leader|president|premier|general|admiral|spokes(?:man|woman|person)|"
                r"deputy|head|chief|director|envoy|ambassador|officer|attach[eé]|commander|secretary|analyst|"
@@ -14,9 +19,10 @@ ROLE_NOUNS = (r"minister|official|diplomat|leader|president|premier|general|admi
 # The words of a noun phrase between "which" and its noun: not a verb ("which agency does he head").
 _FILL = r"(?:(?!(?:is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|may|might)\b)\w+ )"
 _PERSON_Q = re.compile(rf"^\s*(?:who|whom)\b|\b(?:name of the|which|what) {_FILL}{{0,3}}?(?:{ROLE_NOUNS})s?\b", re.I)
-# The role a person question names ("the name of the military attache…", "who is the head of…").
+# The role a person question names: the last role noun of the phrase, its head ("which deputy foreign
+# minister": a minister), before any function word ("which official met the president": an official).
 _ROLE_Q = re.compile(rf"(?:\b(?:name of the|which|what)|^\s*whom? (?:is|was|were|are|became) the) "
-                     rf"(?:[\w'’-]+ ){{0,3}}?({ROLE_NOUNS})s?\b", re.I)
+                     rf"(?:(?!(?:{'|'.join(sorted(STOP))})\b)[\w'’-]+ ){{0,3}}({ROLE_NOUNS})s?\b", re.I)
 _DATE_Q = re.compile(r"^\s*when\b|\b(?:what|which|in what|on what) (?:\w+ )?(?:year|date|day|month|time)\b|\bby when\b"
                      r"|\bhow long ago\b", re.I)
 _AMOUNT_Q = re.compile(r"\bhow (?:many|much|long|far|big|large|old|heavy|fast|high)\b|\bwhat (?:\w+ ){0,3}?(?:percentage|"
@@ -35,11 +41,6 @@ NAMED = re.compile(r"\bname of\b|\bnamed\b|\bcalled\b", re.I)
 _STRICT_Q = re.compile(r"^\s*(?:who|whom|when)\b|\bhow (?:many|much)\b|\b(?:what|which) (?:year|date|day|month)\b"
                        r"|\bname of\b|\bnamed\b"
                        r"|\b(?:rate|percentage|percent)\b", re.I)
-# Function words: not evidence that a sentence answers a question ("what", "did", "would"…).
-STOP = frozenset("""a an the of to in on at by for from with about as into over after before during between
-    what which who whom whose when where why how did do does done was were is are be been being has have had
-    would will could should can may might must shall this that these those it its his her their there than
-    then and or but not no if so such any some s said say says tell told according""".split())
 
 
 def role(question: str) -> re.Pattern | None:

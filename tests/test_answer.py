@@ -184,6 +184,9 @@ def test_the_role_a_person_question_names():
     assert asks.role("What was the name of the Russian military attache who fled?").search("the military attaché fled")
     assert asks.role("Who is the head of the department?").search("its head, Ivan Petrov")
     assert not asks.role("What was the name of the attache who fled?").search("an attack on the embassy")
+    assert asks.role("Which deputy foreign minister said it?").search("Foreign Minister Keizo Obuchi")   # the head
+    assert not asks.role("Which deputy foreign minister said it?").search("first deputy premier Boris Nemtsov")
+    assert asks.role("Which official met the president?").search("a senior official")
     assert asks.role("Who fled Japan?") is None and asks.role("Why did the talks fail?") is None
 
 
@@ -205,6 +208,19 @@ def test_a_name_answers_the_name_of_a_role_only_where_the_role_is_named(second, 
         assert not ans.supported and ans.answer == said
     else:
         assert ans.supported and "Viktor Loginov" in ans.answer and "Sergeev" not in ans.answer
+
+
+def test_which_role_counts_a_name_only_where_the_role_is_named():
+    """"Which general…?" (a description may answer, so not strict): a name in a sentence that names no
+    general gains nothing; the general's name gains the type bonus."""
+    hit = _hit("Sergeev brought up arms sales to North Korea. General Leonid Ivashov went to Tokyo with Sergeev.")
+    vecs = np.array([[0.7, 0.71], [0.6, 0.8]], dtype=np.float32)       # the first is nearer the question
+    stems = lambda t: [w[:5] for w in re.findall(r"\w+", t.lower())]  # noqa: E731
+    ans = A.compose("Which general accompanied Sergeev to Tokyo?", [hit], qvec=np.array([1.0, 0.0], dtype=np.float32),
+                    qtokens=[], sentence_vectors=lambda h: vecs, tokenize=stems,
+                    params=A.AnswerParams(threshold=0.5, margin=0.05))
+    assert [s.text for s in ans.sentences] == ["General Leonid Ivashov went to Tokyo with Sergeev."]
+    assert ans.short == "Leonid Ivashov"
 
 
 def test_a_name_the_documents_give_another_way_is_not_unknown():
