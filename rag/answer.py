@@ -55,7 +55,7 @@ def salient_unknown(question: str, vocabulary: frozenset[str], tokenize: Callabl
     for w in words:
         if first and w == first.group(1):
             continue                       # sentence-initial capital says nothing
-        stems = tokenize(w)
+        stems = tokenize(w) + tokenize(w.replace("-", ""))          # "Ex-Im" may be written "ExIm"
         given = any((t := tokenize(alias)) and all(s in vocabulary for s in t) for alias in ALIASES.get(w.lower(), ()))
         if stems and not any(s in vocabulary for s in stems) and not given:
             out.append(w)

@@ -76,6 +76,8 @@ def _spans(kind: str, sentence: str, question: str) -> tuple[tuple[int, int], ..
                                           or _counts_other(sentence, b, many)):
             continue                    # "how many boats": not "20 percent", "$1.5 billion" or "the two sides"
         words = {w.lower() for w in re.findall(r"\w+", sentence[a:b])} - STOP - _GENERIC
+        if kind in ("org", "place"):    # "which institute…?": "National Institute" may answer it
+            words = {w for w in words if not (_ORG.fullmatch(w.capitalize()) or _PLACE.fullmatch(w.capitalize()))}
         if not asked & words and (words or kind in ("date", "reason")):   # "this year", "so that": generic words
             out.append((a, b))
     return tuple(out)

@@ -27,20 +27,24 @@ _DATE_Q = re.compile(r"^\s*when\b|\b(?:what|which|in what|on what) (?:\w+ )?(?:y
                      r"|\bhow long ago\b", re.I)
 _AMOUNT_Q = re.compile(r"\bhow (?:many|much|long|far|big|large|old|heavy|fast|high)\b|\bwhat (?:\w+ ){0,3}?(?:percentage|"
                        r"percent|share|amount|number|sum|rate|size|tonnage|price|cost|value|figure|total)\b", re.I)
-_PERCENT_Q = re.compile(r"(?<!-)\b(?:rate|percentage|percent|per cent|share)\b", re.I)
-_PLACE_Q = re.compile(rf"^\s*where\b|\b(?:which|what|in which|to which|at which) {_FILL}{{0,2}}?(?:island|city|port|"
-                      r"country|region|town|base|place|prefecture|province|sea|location)s?\b", re.I)
-_ORG_Q = re.compile(rf"\b(?:which|what) {_FILL}{{0,2}}?(?:organi[sz]ation|agency|company|institute|institution|"
-                    r"body|ministry|newspaper|party|bank|firm|university|commission|committee|council|department|"
-                    r"association|union|group)s?\b", re.I)
+# A rate asked for: "percentage", or "rate"/"share" as a noun ("what interest rate", "the share of"), not
+# as a verb ("how did Komura rate the chances", "do they share").
+_PERCENT_Q = re.compile(r"(?<!-)\b(?:percentage|percent|per cent)\b|\b(?:the|a|an|what|which|its|their|his|her|"
+                        r"this|that|whose)\s+(?:(?!(?:did|does|do|to|would|will|could|can|should|might|may)\b)"
+                        r"[\w-]+\s+){0,2}?(?:rate|share)s?\b|\b(?:rate|share)s?\s+of\b", re.I)
+_PLACE_Q = re.compile(rf"^\s*where\b|\b(?:which|what|in which|to which|at which) {_FILL}{{0,2}}?"
+                      r"(?:island|city|cities|port|country|countries|region|town|base|place|prefecture|province|sea|"
+                      r"location)s?\b", re.I)
+_ORG_Q = re.compile(rf"\b(?:which|what) {_FILL}{{0,2}}?(?:organi[sz]ation|agenc(?:y|ies)|compan(?:y|ies)|"
+                    r"institute|institution|bod(?:y|ies)|ministr(?:y|ies)|newspaper|part(?:y|ies)|bank|firm|"
+                    r"universit(?:y|ies)|commission|committee|council|department|association|union|group)s?\b", re.I)
 # A question that asks for a reason or a purpose (no span answers it; a sentence that gives a cause may).
 _REASON_Q = re.compile(r"^\s*why\b|\bwhat (?:was|is|were|are) the (?:purpose|reason|aim|goal|cause)s?\b"
                        r"|\bfor what (?:reason|purpose)\b", re.I)
 WHO = re.compile(r"^\s*(?:who|whom)\b", re.I)
 NAMED = re.compile(r"\bname of\b|\bnamed\b|\bcalled\b", re.I)
 _STRICT_Q = re.compile(r"^\s*(?:who|whom|when)\b|\bhow (?:many|much)\b|\b(?:what|which) (?:year|date|day|month)\b"
-                       r"|\bname of\b|\bnamed\b"
-                       r"|\b(?:rate|percentage|percent)\b", re.I)
+                       r"|\bname of\b|\bnamed\b", re.I)
 
 
 def role(question: str) -> re.Pattern | None:
@@ -53,7 +57,8 @@ def role(question: str) -> re.Pattern | None:
 def strict(question: str) -> bool:
     """Whether only an answer of the expected type will do: "who", "when", "how many", "what year", a
     rate. After "which minister…" or "which island…" a description can answer too ("the air force chief")."""
-    return bool(_STRICT_Q.search(question))
+    rate = _PERCENT_Q.search(question)               # a share may be "half": not only a figure answers it
+    return bool(_STRICT_Q.search(question) or rate and "share" not in rate.group().lower())
 
 
 def expected_type(question: str) -> str | None:

@@ -28,6 +28,9 @@ from rag.segment import split_sentences
     ("Why did the talks fail?", "reason"),
     ("What was the purpose of Komura's trip?", "reason"),
     ("How did Tokyo retaliate?", None),
+    ("How did Komura rate the chances of a breakthrough?", None),                   # "rate" is the verb
+    ("What interest rate did the bank charge?", "percent"),
+    ("Which Japanese cities did Yeltsin visit?", "place"),
     ("What did Sergeev say about missile defense?", None),
 ])
 def test_expected_type(question, kind):
@@ -107,7 +110,8 @@ def test_the_short_answer_is_a_span_of_its_sentence():
 
 def test_names_around_a_possessive_and_numbers_that_are_not_names():
     s = "The Defense Agency’s National Institute hosted Yoshiro Mori’s aides and the Group of Seven."
-    assert [s[a:b] for a, b in AT.spans("org", s, "Which body hosted them?")] == ["National Institute", "Group"]
+    # the question's own noun ("institute") may be part of the name
+    assert [s[a:b] for a, b in AT.spans("org", s, "Which institute hosted them?")] == ["National Institute"]
     assert "Yoshiro Mori" in [s[a:b] for a, b in AT.spans("person", s, "Whose aides came?")]
     assert "Seven" not in [s[a:b] for a, b in AT.spans("place", s, "Where did they meet?")]
 
@@ -221,6 +225,13 @@ def test_which_role_counts_a_name_only_where_the_role_is_named():
                     params=A.AnswerParams(threshold=0.5, margin=0.05))
     assert [s.text for s in ans.sentences] == ["General Leonid Ivashov went to Tokyo with Sergeev."]
     assert ans.short == "Leonid Ivashov"
+
+
+def test_a_hyphenated_name_the_documents_write_solid_is_not_unknown():
+    vocabulary = frozenset({"exim", "bank", "loan"})
+    stems = lambda t: [w for w in re.findall(r"\w+", t.lower()) if len(w) > 1]  # noqa: E731
+    assert A.salient_unknown("How large was the Ex-Im Bank loan?", vocabulary, stems) == []
+    assert A.salient_unknown("How large was the Ex-Im Bank loan in 1993?", vocabulary, stems) == ["1993"]
 
 
 def test_a_name_the_documents_give_another_way_is_not_unknown():
