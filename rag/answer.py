@@ -119,7 +119,8 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
     top = cands[0][1]
     chosen = [c for c in cands if c[0] - penalty >= max(params.threshold, best - (
         params.margin if c[1] == top else min(params.margin, params.other_passage_margin)))]
-    chosen = quotes.dedupe([(c[0], c[1], quotes.start(c[3].passage, c[2], kind, question), c[2], c[3])
+    chosen = quotes.dedupe([(c[0], c[1], quotes.start(c[3].passage, c[2], kind, question),
+                             quotes.end(c[3].passage, c[2], kind), c[3])
                             for c in chosen])
     chosen = sorted(chosen[:params.max_sentences], key=lambda c: (c[1], c[2]))   # reading order
     texts = [c[4].passage.text[c[4].passage.sentences[c[2]][0]:c[4].passage.sentences[c[3]][1]] for c in chosen]

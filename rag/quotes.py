@@ -1,6 +1,7 @@
-"""Where a quoted answer begins and which quotes are kept: a sentence that begins mid-thought, goes on
-with a quotation opened before, or names a person by surname alone is quoted together with the
-sentences it leans on (a verbatim span of its passage either way). Pure functions on strings."""
+"""Where a quoted answer begins and ends, and which quotes are kept: a sentence that begins mid-thought,
+goes on with a quotation opened before, or names a person by surname alone is quoted together with the
+sentences it leans on, and a reason with the sentence that goes on with it (a verbatim span of its
+passage either way). Pure functions on strings."""
 from __future__ import annotations
 
 import re
@@ -17,6 +18,14 @@ _LEANS = re.compile(r"^(?:But|And|Or|Yet|So|Still|Thus|Hence|Therefore|Also|More
 def start(passage, si: int, kind: str | None, question: str) -> int:
     """The first sentence of the quote that ends with sentence si."""
     return _named_from(passage, _leans_from(passage, si), si, kind, question)
+
+
+def end(passage, si: int, kind: str | None) -> int:
+    """The last sentence of the quote that begins with sentence si: after a "why" question, the sentence
+    after it too when that one goes on with the thought ("…could provoke an arms build-up. This, he said,
+    will lead to a new round of the arms race…"): a reason often takes two sentences."""
+    texts = passage.sentence_texts()
+    return si + 1 if kind == "reason" and si + 1 < len(texts) and leans_back(texts[si + 1]) else si
 
 
 def dedupe(cands):

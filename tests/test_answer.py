@@ -94,6 +94,16 @@ def test_a_sentence_that_begins_mid_thought_is_quoted_with_the_one_before():
     assert hit.passage.text[s.start:s.end] == s.text          # still a verbatim span of the passage
 
 
+def test_a_reason_is_quoted_with_the_sentence_that_goes_on_with_it():
+    hit = _hit("Tokyo hosted the talks. Sergeev said the shield could provoke Russia. This will lead to an arms race. "
+               "Exports fell.")
+    ans = _compose("Why does Moscow object to the missile shield?", hit, best=1)
+    said = "Sergeev said the shield could provoke Russia. This will lead to an arms race."
+    assert [s.text for s in ans.sentences] == [said]
+    assert _compose("What did Sergeev say Russia might do?", hit, best=1).sentences[0].text == \
+        "Sergeev said the shield could provoke Russia."         # only after "why"
+
+
 def test_a_quotation_is_quoted_from_where_it_opens():
     hit = _hit('The issue remains. Numata remarked, "It\'s still there. We keep trying, but it will take Yeltsin."')
     ans = _compose("What will it take?", hit, best=2)
