@@ -9,10 +9,16 @@ import re
 from . import answer_types as AT
 
 # Openers of a sentence that leans on the one before: given with it, or not chosen.
-_LEANS = re.compile(r"^(?:But|And|Or|Yet|So|Still|Thus|Hence|Therefore|Also|Moreover|Furthermore|Meanwhile|"
-                    r"Nevertheless|Nonetheless|Instead|Indeed|However|Besides|Otherwise|Then|That|This|These|"
-                    r"Those|Such|It|He|She|They|His|Her|Their|Its|There)\b|^(?:In addition|As a result|Even so|"
-                    r"In turn|At least|For (?:this|that) reason)\b")
+_TIME = r"(?!\s+(?:week|month|year|time|morning|spring|summer|fall|autumn|winter)\b)"     # "This week": a time
+_LEANS = re.compile(rf"^(?:But|And|Or|Yet|So|Still|Thus|Hence|Therefore|Also|Moreover|Furthermore|Meanwhile|"
+                    rf"Nevertheless|Nonetheless|Instead|Indeed|However|Besides|Otherwise|Then|(?:That|This|These|"
+                    rf"Those|Such){_TIME}|It|He|She|They|His|Her|Their|Its|There)\b|^(?:In addition|As a result|"
+                    rf"Even so|In turn|At least|For (?:this|that) reason)\b")
+
+
+# A sentence that begins by pointing back ("This, he said, will lead to…", "That, at least, was
+# suggested by…"), not a time ("This week…"): it goes on with the sentence before it.
+_GOES_ON = re.compile(rf"^[\"“]?(?:This|That|These|Such)\b{_TIME}")
 
 
 def start(passage, si: int, kind: str | None, question: str) -> int:
@@ -21,11 +27,14 @@ def start(passage, si: int, kind: str | None, question: str) -> int:
 
 
 def end(passage, si: int, kind: str | None) -> int:
-    """The last sentence of the quote that begins with sentence si: after a "why" question, the sentence
-    after it too when that one goes on with the thought ("…could provoke an arms build-up. This, he said,
-    will lead to a new round of the arms race…"): a reason often takes two sentences."""
+    """The last sentence of the quote that begins with sentence si: the sentence after it too when that
+    one points back at it ("…could provoke an arms build-up. This, he said, will lead to a new round of
+    the arms race…"), and after a "why" question when it leans on it at all ("He added…"): a reason
+    often takes two sentences."""
     texts = passage.sentence_texts()
-    return si + 1 if kind == "reason" and si + 1 < len(texts) and leans_back(texts[si + 1]) else si
+    if si + 1 < len(texts) and (kind == "reason" and leans_back(texts[si + 1]) or _GOES_ON.match(texts[si + 1])):
+        return si + 1
+    return si
 
 
 def dedupe(cands):
