@@ -101,7 +101,7 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
         scores += params.passage_weight * (hit.dense if hit.dense is not None else 0.0)
         untyped = max(untyped, float(scores.max()))
         if kind is not None:     # typed only where the type can decide: below this no sentence is chosen
-            near = scores >= params.threshold - params.type_bonus
+            near = scores >= params.threshold - (0.0 if strict and params.strict_types else params.type_bonus)
             typed = np.array([bool(n and (role is None or role.search(t)) and AT.spans(kind, t, question))
                               for t, n in zip(texts, near)])
             if strict and params.strict_types:
