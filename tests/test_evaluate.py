@@ -30,7 +30,8 @@ def test_every_dev_and_holdout_quote_resolves_against_the_real_seeds():
     from rag import ingest
     seeds = Path(__file__).resolve().parent.parent / "seeds"
     passages = [p for f in sorted(seeds.glob("*.txt")) for p in ingest.parse(f.name, f.read_text("utf-8"))[1]]
-    for name in ("dev_qa.jsonl", "dev_why_qa.jsonl", "dev2_qa.jsonl", "dev3_qa.jsonl", "holdout_qa.jsonl"):
+    for name in ("dev_qa.jsonl", "dev_why_qa.jsonl", "dev2_qa.jsonl", "dev3_qa.jsonl", "dev4_qa.jsonl",
+                 "holdout_qa.jsonl"):
         qa = evaluate.load_qa(Path(__file__).parent / "data" / name)
         for item in qa:
             if item["answerable"]:
