@@ -7,24 +7,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from . import figures as F
 from .asks import NAMED, ROLE_NOUNS, STOP, WHO, counted
 
-_MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
-_YEAR = r"(?:1[5-9]|20)\d\d"
-_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
-DATE = re.compile(rf"\b(?:{_MONTH}\s+{_DAY}(?:\s*[-–]\s*(?:{_MONTH}\s+)?{_DAY})?(?:,?\s+{_YEAR})?|{_DAY}\s+{_MONTH}(?:\s+{_YEAR})?"
-                  rf"|(?:early |late |mid-?)?{_MONTH}\s+{_YEAR}|(?:the (?:year|end of|(?:first|second|third|fourth|last) (?:quarter|half) of) )?{_YEAR}s?"
-                  rf"(?:\s*[-–]\s*\d{{2,4}})?"
-                  rf"|(?:this|last|next) (?:past )?(?:{_MONTH}|week|month|year|spring|summer|fall|autumn|winter)"
-                  rf"|(?:January|February|March|April|June|July|August|September|October|November|December))\b")
-_SCALES = r"million|billion|trillion|thousand|hundred|bn|m"
-_SCALE = rf"(?:\s*(?:{_SCALES})\b)?"
-_UNIT = (r"(?:[-\s]?(?:tons?|tonnes?|percent|per cent|%|km|kilometers?|kilometres?|miles?|meters?|metres?|feet|"
-         r"troops|soldiers|people|persons|men|ships|vessels|aircraft|planes|islands|years?|months?|days?|hours?|"
-         r"dollars|yen|rubles|roubles))?")
-_NUMWORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
-            r"hundred|thousand|dozen|several|a few)")
-AMOUNT = re.compile(rf"(?:[$€£¥]\s?\d[\d,.]*{_SCALE}|\b\d[\d,.]*(?:\.\d+)?{_SCALE}{_UNIT}|\b{_NUMWORD}{_SCALE}{_UNIT})", re.I)
 _CAP = r"[A-Z][\w’'.-]*[\w]"
 NAME = re.compile(rf"\b{_CAP}(?:\s+(?:(?:de|von|van|al|bin|la)\s+)?{_CAP})*")
 # Words that make a capitalised run an organisation or a place, not a person (generic English, not a
@@ -35,11 +20,10 @@ _ORG = re.compile(r"\b(?:Ministry|Agency|Commission|Committee|Council|Foundation
                   r"Station|Fleet|Academy|Center|Centre|Service|Bureau|Group|Times|News|Press|Post)\b")
 _PLACE = re.compile(r"\b(?:Islands?|Sea|Ocean|Strait|Bay|Peninsula|River|Mountains?|City|Province|Prefecture|"
                     r"Region|Territor(?:y|ies)|Port|Base|Harbou?r|Gulf|Lake|Coast)\b")
-_NOT_NAME = re.compile(rf"^(?:{_MONTH}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|The|A|An|This|That|"
+_NOT_NAME = re.compile(rf"^(?:{F.MONTH}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|The|A|An|This|That|"
                        r"These|Those|It|He|She|They|We|I|In|On|At|By|For|But|And|If|As|According|During|After|"
                        r"One|Two|Three|Four|Five|Six|Seven|Eight|Nine|Ten|Eleven|Twelve|Twenty|Hundred|Thousand)$")
 _DESCRIBED = re.compile(rf"\b(?:the|a|an|his|her|its|their)\s+((?:[\w-]+\s+){{0,3}}?(?:{ROLE_NOUNS}))\b")
-PERCENT = re.compile(r"\b\d[\d.,]*\s*(?:%|percent\b|per cent\b)", re.I)
 
 
 # Words that name a role, a rank or a nationality before a name: "Japanese Foreign Minister Yohei Kono".
@@ -72,8 +56,7 @@ def _spans(kind: str, sentence: str, question: str) -> tuple[tuple[int, int], ..
                 continue
         if kind == "date" and "year" in asked and not re.search(r"\d{4}", sentence[a:b]):
             continue                    # "what year": a year, not "this year"
-        if kind == "amount" and many and (_measure(sentence[a:b]) not in (None, _measure(many))
-                                          or _counts_other(sentence, b, many)):
+        if kind == "amount" and many and F.counts_other(sentence, a, b, many):
             continue                    # "how many boats": not "20 percent", "$1.5 billion" or "the two sides"
         words = {w.lower() for w in re.findall(r"\w+", sentence[a:b])} - STOP - _GENERIC
         if kind in ("org", "place"):    # "which institute…?": "National Institute" may answer it
@@ -81,34 +64,6 @@ def _spans(kind: str, sentence: str, question: str) -> tuple[tuple[int, int], ..
         if not asked & words and (words or kind in ("date", "reason")):   # "this year", "so that": generic words
             out.append((a, b))
     return tuple(out)
-
-
-# Measures: a figure in one of these units is a rate, a time, a sum, a weight or a distance, no count of
-# anything else.
-_MEASURES = tuple((name, re.compile(rx, re.I)) for name, rx in (
-    ("percent", r"%|\bper ?cent\b"), ("time", r"\b(?:years?|months?|weeks?|days?|hours?)\b"),
-    ("money", r"[$€£¥]|\b(?:dollars|yen|rubles|roubles)\b"), ("weight", r"\b(?:tons?|tonnes?)\b"),
-    ("distance", r"\b(?:km|kilomet(?:er|re)s?|miles?|met(?:er|re)s?|feet)\b")))
-
-
-def _counts_other(sentence: str, b: int, many: str) -> bool:
-    """Whether the figure ending at b counts something the question does not: the words right after it,
-    up to a function word or a mark, name none of what "how many" counts ("the two sides negotiated",
-    asked how many soldiers; "two Japanese officials", asked how many officials, counts them)."""
-    after = []
-    for m in re.finditer(r"\s*([\w’'-]+)", sentence[b:b + 60]):
-        if m.start() != sum(len(x) for x in after) or m.group(1).lower() in STOP or len(after) == 3:
-            break
-        after.append(m.group())
-    counted = {w.lower()[:4] for w in many.split()}
-    unit = re.search(r"[A-Za-z]+$", sentence[:b])                 # "two ships": the span's own noun
-    if unit and not re.fullmatch(rf"{_NUMWORD}|{_SCALES}", unit.group(), re.I):
-        after = [unit.group()]
-    return bool(after) and not any(w.strip().lower()[:4] in counted for w in after)
-
-
-def _measure(text: str) -> str | None:
-    return next((name for name, rx in _MEASURES if rx.search(text)), None)
 
 
 # Words that give a cause or a purpose (generic English connectives).
@@ -121,13 +76,11 @@ def _candidates(kind: str, s: str) -> list[tuple[int, int]]:
     if kind == "reason":
         return [m.span() for m in _REASON.finditer(s)]
     if kind == "date":
-        return [m.span() for m in DATE.finditer(s)]
+        return F.dates(s)
     if kind == "percent":
-        return [m.span() for m in PERCENT.finditer(s)]
+        return F.rates(s)
     if kind == "amount":
-        dates = [m.span() for m in DATE.finditer(s)]
-        return [m.span() for m in AMOUNT.finditer(s) if m.group().strip()
-                and not any(a <= m.start() < b for a, b in dates)]
+        return F.amounts(s)
     names = []
     for m in _runs(s):
         a, b = m
