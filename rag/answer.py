@@ -11,7 +11,8 @@ The weights and the abstention threshold were chosen on the dev set (docs/BENCHM
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from collections.abc import Sequence
 from typing import Callable
 
 import numpy as np
@@ -56,7 +57,7 @@ def salient_unknown(question: str, vocabulary: frozenset[str], tokenize: Callabl
     for w in words:
         if first and w == first.group(1):
             continue                       # sentence-initial capital says nothing
-        stems = tokenize(w) + tokenize(w.replace("-", ""))          # "Ex-Im" may be written "ExIm"
+        stems = tokenize(w) + (tokenize(w.replace("-", "")) if "-" in w else [])   # "Ex-Im" may be "ExIm"
         given = any((t := tokenize(alias)) and all(s in vocabulary for s in t) for alias in ALIASES.get(w.lower(), ()))
         if stems and not any(s in vocabulary for s in stems) and not given:
             out.append(w)
@@ -78,13 +79,14 @@ def score_sentences(qvec: np.ndarray, qtokens: list[str], *, sent_vecs: np.ndarr
 def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[str],
             sentence_vectors: Callable[[Hit], np.ndarray], tokenize: Callable[[str], list[str]],
             params: AnswerParams, unknown: list[str] = (), mode: str = "hybrid", notice: str = "",
-            idf: Callable[[str], float] | None = None) -> Answer:
+            idfs: Callable[[list[str]], Sequence[float]] | None = None) -> Answer:
     """Choose up to `max_sentences` sentences from the top hits, each cited to its passage; a sentence
     that begins mid-thought is quoted with the one before it. The short answer (a name, a date, a figure
     the question asks for) is the typed span with the most question evidence near it
-    (rag.short_answer; `idf` weighs the question's terms, each 1 without it)."""
+    (rag.short_answer; `idfs` weighs the question's terms, each 1 without it)."""
     cands: list[tuple[float, int, int, Hit]] = []    # (score, hit index, sentence index, hit)
     kind, strict = asks.expected_type(question), asks.strict(question)
+    hard = strict and params.strict_types            # only a sentence with the type asked for can answer
     untyped = -1.0                                   # the best score a sentence would have without the type check
     # After "the name of the attache…" a name counts only in a sentence about an attache, when the passages
     # mention one at all: a name elsewhere in them is someone else's.
@@ -102,10 +104,10 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
         scores += params.passage_weight * (hit.dense if hit.dense is not None else 0.0)
         untyped = max(untyped, float(scores.max()))
         if kind is not None:     # typed only where the type can decide: below this no sentence is chosen
-            near = scores >= params.threshold - (0.0 if strict and params.strict_types else params.type_bonus)
+            near = scores >= params.threshold - (0.0 if hard else params.type_bonus)
             typed = np.array([bool(n and (role is None or role.search(t)) and AT.spans(kind, t, question))
                               for t, n in zip(texts, near)])
-            if strict and params.strict_types:
+            if hard:
                 scores[~typed] = -np.inf          # the detail asked for is not in it: it cannot answer
             else:
                 scores += params.type_bonus * typed
@@ -124,18 +126,18 @@ def compose(question: str, hits: list[Hit], *, qvec: np.ndarray, qtokens: list[s
                              quotes.end(c[3].passage, c[2], kind), c[3])
                             for c in chosen])
     chosen = sorted(chosen[:params.max_sentences], key=lambda c: (c[1], c[2]))   # reading order
-    texts = [c[4].passage.text[c[4].passage.sentences[c[2]][0]:c[4].passage.sentences[c[3]][1]] for c in chosen]
-    found = short_answer.choose(question, kind, texts, tokenize=tokenize, idf=idf)
-    sentences = tuple(_cite(c, hits, found[1] if found and found[0] == i else None) for i, c in enumerate(chosen))
+    sentences = [_cite(c, hits) for c in chosen]
+    found = short_answer.choose(question, kind, [s.text for s in sentences], tokenize=tokenize, idfs=idfs)
+    if found:
+        sentences[found[0]] = replace(sentences[found[0]], short=found[1])
     text = " ".join(f"{s.text} [{s.marker}]" for s in sentences)
     short = next((s.text[s.short[0]:s.short[1]] for s in sentences if s.short), "")
-    return Answer(question, text, True, sentences, tuple(hits), notice, mode, short=short)
+    return Answer(question, text, True, tuple(sentences), tuple(hits), notice, mode, short=short)
 
 
-def _cite(cand, hits: list[Hit], short: tuple[int, int] | None) -> Sentence:
+def _cite(cand, hits: list[Hit]) -> Sentence:
     score, hi, first, last, hit = cand
     a, b = hit.passage.sentences[first][0], hit.passage.sentences[last][1]
     text = hit.passage.text[a:b]
     also = [h.passage.id for h in hits if h is not hit and text in h.passage.text]
-    return Sentence(text=text, citations=(hit.passage.id, *also), marker=hi + 1, start=a, end=b, score=score,
-                    short=short)
+    return Sentence(text=text, citations=(hit.passage.id, *also), marker=hi + 1, start=a, end=b, score=score)

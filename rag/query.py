@@ -80,12 +80,10 @@ def compose(r: Retrieval, encode: Encode, params: A.AnswerParams) -> Answer:
     """The extractive answer to a retrieval: cited sentences from its hits, or an abstention."""
     snap, lex = r.snapshot, r.snapshot.lexical
     qvec = r.qvec if r.qvec is not None else encode(snap, r.question)   # keyword mode: the answer needs it
-    terms = sorted(set(r.qtokens))
-    idf = dict(zip(terms, lex.idfs(terms).tolist()))      # the question terms' weights for the short answer
     return A.compose(r.question, r.hits, qvec=qvec, qtokens=r.qtokens,
                      sentence_vectors=lambda h: snap.sentences_of(h.row), tokenize=lex.tokenize, params=params,
                      unknown=A.salient_unknown(r.question, lex.vocabulary(), lex.tokenize),
-                     mode=r.mode, notice=r.notice, idf=lambda t: idf.get(t, 0.0))
+                     mode=r.mode, notice=r.notice, idfs=lex.idfs)
 
 
 def _hit(snap: Store, row: int, score, *, rank: int, dense, lexical) -> Hit:

@@ -9,16 +9,15 @@ import re
 from . import answer_types as AT
 
 # Openers of a sentence that leans on the one before: given with it, or not chosen.
-_TIME = r"(?!\s+(?:week|month|year|time|morning|spring|summer|fall|autumn|winter)\b)"     # "This week": a time
-_LEANS = re.compile(rf"^(?:But|And|Or|Yet|So|Still|Thus|Hence|Therefore|Also|Moreover|Furthermore|Meanwhile|"
-                    rf"Nevertheless|Nonetheless|Instead|Indeed|However|Besides|Otherwise|Then|(?:That|This|These|"
-                    rf"Those|Such){_TIME}|It|He|She|They|His|Her|Their|Its|There)\b|^(?:In addition|As a result|"
-                    rf"Even so|In turn|At least|For (?:this|that) reason)\b")
-
-
-# A sentence that begins by pointing back ("This, he said, will lead to…", "That, at least, was
-# suggested by…"), not a time ("This week…"): it goes on with the sentence before it.
-_GOES_ON = re.compile(rf"^[\"“]?(?:This|That|These|Such)\b{_TIME}")
+# Openers that point back ("This, he said, will lead to…", "That, at least, was suggested by…"), not a
+# time ("This week…"): such a sentence goes on with the one before it.
+_POINTS_BACK = (r"(?:That|This|These|Those|Such)\b"
+                r"(?!\s+(?:week|month|year|time|morning|spring|summer|fall|autumn|winter)\b)")
+_LEANS = re.compile(rf"^(?:(?:But|And|Or|Yet|So|Still|Thus|Hence|Therefore|Also|Moreover|Furthermore|Meanwhile|"
+                    rf"Nevertheless|Nonetheless|Instead|Indeed|However|Besides|Otherwise|Then|It|He|She|They|His|"
+                    rf"Her|Their|Its|There)\b|{_POINTS_BACK}|(?:In addition|As a result|Even so|In turn|At least|"
+                    rf"For (?:this|that) reason)\b)")
+_GOES_ON = re.compile(rf"^[\"“]?{_POINTS_BACK}")
 
 
 def start(passage, si: int, kind: str | None, question: str) -> int:

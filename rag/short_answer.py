@@ -1,7 +1,7 @@
 """The short answer: the name, date or figure a question asks for, verbatim from one of the quoted
 sentences, found by the answer type's patterns (rag.answer_types) and the question's words around it.
 
-Pure: works on strings, with the keyword index's tokenizer and idf passed in. The span chosen is the
+Pure: works on strings, with the keyword index's tokenizer and idfs passed in. The span chosen is the
 one with the most question evidence close by: each question term found near it adds its idf, less the
 further away it is, and only terms on the same side of a bracket count (an aside answers its own
 question: "On May 16 Rodionov (dismissed on May 22) arrived", asked when he arrived, is May 16). It is
@@ -11,7 +11,7 @@ shown only from a quote that holds a fair share of the question's weight. Chosen
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from . import answer_types as AT
 
@@ -25,13 +25,14 @@ Span = tuple[int, int]
 
 
 def choose(question: str, kind: str | None, texts: list[str], *, tokenize: Callable[[str], list[str]],
-           idf: Callable[[str], float] | None = None) -> tuple[int, Span] | None:
+           idfs: Callable[[list[str]], Sequence[float]] | None = None) -> tuple[int, Span] | None:
     """(index of the quote, span in it) of the short answer among the quoted `texts`, or None when
-    none holds a span of `kind` with the question's words near it."""
+    none holds a span of `kind` with the question's words near it. `idfs` weighs the question's terms
+    (each 1 without it); it is asked only when a short answer can be."""
     if kind not in KINDS:
         return None
-    weight = idf or (lambda t: 1.0)
-    terms = {t: weight(t) for t in set(tokenize(question))}
+    distinct = sorted(set(tokenize(question)))
+    terms = dict(zip(distinct, idfs(distinct) if idfs else [1.0] * len(distinct)))
     total = sum(terms.values())
     if not total:
         return None

@@ -182,7 +182,7 @@ def test_the_short_answer_is_the_span_with_the_question_s_rare_words_near_it():
              "The first tranche of that loan is $800 million."]
     idf = {"tranc": 3.0, "first": 1.0}
     found = short_answer.choose("How large was the first tranche of the loan?", "amount", texts, tokenize=_words,
-                                idf=lambda t: idf.get(t, 0.5))
+                                idfs=lambda ts: [idf.get(t, 0.5) for t in ts])
     assert found is not None and texts[found[0]][slice(*found[1])] == "$800 million"
 
 
