@@ -18,7 +18,7 @@ ROLE_NOUNS = (r"minister|official|diplomat|leader|president|premier|general|admi
                r"researcher|agent|spy|person|man|woman|politician|chairman|governor|mayor|king|emperor")
 # The words of a noun phrase between "which" and its noun: not a verb ("which agency does he head").
 _FILL = r"(?:(?!(?:is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|may|might)\b)\w+ )"
-_PERSON_Q = re.compile(rf"^\s*(?:who|whom)\b|\b(?:name of the|which|what) {_FILL}{{0,3}}?(?:{ROLE_NOUNS})s?\b", re.I)
+_PERSON_Q = re.compile(rf"\b(?:name of the|which|what) {_FILL}{{0,3}}?(?:{ROLE_NOUNS})s?\b", re.I)   # "who": WHO
 # The role a person question names: the last role noun of the phrase, its head ("which deputy foreign
 # minister": a minister), before any function word ("which official met the president": an official).
 _ROLE_Q = re.compile(rf"(?:\b(?:name of the|which|what)|^\s*whom? (?:is|was|were|are|became) the) "
