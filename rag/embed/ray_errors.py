@@ -25,7 +25,8 @@ def check_address(address: str) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
     except OSError as exc:
         raise RagError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
-                       f"`ray start --head --port={port}` on that machine, or check the address and firewall") from None
+                       f"`ray start --head --port={port}` on that machine (add `--node-ip-address=127.0.0.1` "
+                       f"to keep a one-machine cluster off the network), or check the address and firewall") from None
 
 
 def explain(exc: BaseException, address: str, ray_version: str) -> RagError:
